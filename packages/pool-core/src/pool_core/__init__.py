@@ -1,0 +1,41 @@
+"""Connection pools for Django database backends, on SQLAlchemy's pool."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .__about__ import __version__
+from .errors import PoolError, PoolForkError, PoolTimeout
+from .mixin import PoolingMixin
+from .options import PoolOptions, get_defaults, parse_options, reset_defaults, setup
+from .registry import close_idle, dispose
+
+__all__ = [
+    "PoolError",
+    "PoolForkError",
+    "PoolOptions",
+    "PoolTimeout",
+    "PoolingMixin",
+    "__version__",
+    "close_idle",
+    "dispose",
+    "get_defaults",
+    "parse_options",
+    "reset_defaults",
+    "setup",
+    "stats",
+]
+
+
+def stats(alias: str | None = None) -> Any:
+    """Gauges and counters of this process's pools.
+
+    With *alias*, one dict (all zeros if the pool was not created yet is not
+    guessed: None is returned); without, a dict of alias -> dict.
+    """
+    from .registry import all_pools, get_existing
+
+    if alias is not None:
+        pool = get_existing(alias)
+        return None if pool is None else pool.stats()
+    return {name: pool.stats() for name, pool in all_pools().items()}

@@ -1,0 +1,36 @@
+"""Making inherited sockets harmless in a forked child.
+
+A child process must never read, write or close a socket it inherited from
+its parent: a driver's close (libpq's Terminate, MySQL's COM_QUIT) would end
+the parent's server session. Pointing the file descriptor at /dev/null first
+makes any later write or close in the child a no-op for the parent.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Callable
+
+_orphans: list[Any] = []
+
+
+def neutralize(dbapi_connection: Any, fileno: Callable[[Any], int | None]) -> None:
+    """Detach *dbapi_connection* from its socket without touching the server.
+
+    If the descriptor cannot be found, the object is kept alive forever so
+    that its destructor never runs in this process.
+    """
+    try:
+        fd = fileno(dbapi_connection)
+    except Exception:
+        fd = None
+    if fd is None or fd < 0:
+        _orphans.append(dbapi_connection)
+        return
+    devnull = os.open(os.devnull, os.O_RDWR)
+    try:
+        os.dup2(devnull, fd)
+    except OSError:
+        _orphans.append(dbapi_connection)
+    finally:
+        os.close(devnull)

@@ -1,0 +1,176 @@
+"""POOL_OPTIONS parsing and validation.
+
+Pure code: no driver, no server, no Django settings access at import time.
+Every option is documented once here and once in the README table.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, fields, replace
+from typing import Any, Mapping
+
+from django.core.exceptions import ImproperlyConfigured
+
+__all__ = ["PoolOptions", "parse_options", "setup", "reset_defaults", "get_defaults"]
+
+
+@dataclass(frozen=True)
+class PoolOptions:
+    """Validated pool settings for one alias.
+
+    *pool_size*: connections kept open in the pool (>= 1).
+    *max_overflow*: extra connections allowed under load, closed when
+    returned (>= -1; -1 means unbounded, which defeats the bound).
+    *timeout*: seconds a checkout waits for a free connection (> 0).
+    *recycle*: seconds after which a connection is replaced at checkout
+    (None or -1 disables).
+    *pre_ping*: validate a connection before handing it out, but only if it
+    sat idle at least *pre_ping_idle* seconds or its last use raised an error.
+    *echo*: log pool events through SQLAlchemy's pool logger ("debug" for more).
+    *use_lifo*: hand out the most recently returned connection first.
+    *reset_session*: fully reset server session state on return
+    (PostgreSQL ``DISCARD ALL``, MySQL/MariaDB reset-connection).
+    *leak_detection_threshold*: seconds a connection may be held before a
+    warning with the checkout stack is logged (None disables).
+    """
+
+    pool_size: int = 10
+    max_overflow: int = 10
+    timeout: float = 30.0
+    recycle: float | None = 3600.0
+    pre_ping: bool = True
+    pre_ping_idle: float = 1.0
+    echo: bool | str = False
+    use_lifo: bool = True
+    reset_session: bool = False
+    leak_detection_threshold: float | None = None
+
+    @property
+    def max_connections(self) -> int | None:
+        """The most connections one process may hold, None if unbounded."""
+        if self.max_overflow < 0:
+            return None
+        return self.pool_size + self.max_overflow
+
+
+_FIELDS = {f.name for f in fields(PoolOptions)}
+# Keys of django-db-connection-pool that map to ours under another name.
+_ALIASES = {"pool_pre_ping": "pre_ping", "pool_recycle": "recycle", "pool_timeout": "timeout"}
+
+_lock = threading.Lock()
+_defaults = PoolOptions()
+
+
+def _normalise_key(key: Any) -> str | None:
+    if not isinstance(key, str):
+        return None
+    name = key.strip().lower()
+    name = _ALIASES.get(name, name)
+    return name if name in _FIELDS else None
+
+
+def _fail(where: str, key: str, message: str) -> ImproperlyConfigured:
+    return ImproperlyConfigured(f"{where}: POOL_OPTIONS[{key!r}] {message}")
+
+
+def _int(where: str, key: str, value: Any, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _fail(where, key, f"must be an integer, got {type(value).__name__} {value!r}.")
+    if value < minimum:
+        raise _fail(where, key, f"must be >= {minimum}, got {value!r}.")
+    return value
+
+
+def _seconds(where: str, key: str, value: Any, *, allow_off: bool, allow_zero: bool) -> float | None:
+    if allow_off and (value is None or value == -1) and not isinstance(value, bool):
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        expected = "a number of seconds" + (" or None" if allow_off else "")
+        raise _fail(where, key, f"must be {expected}, got {type(value).__name__} {value!r}.")
+    if value != value or value in (float("inf"), float("-inf")):
+        raise _fail(where, key, f"must be a finite number, got {value!r}.")
+    if value < 0 or (value == 0 and not allow_zero):
+        bound = ">= 0" if allow_zero else "> 0"
+        raise _fail(where, key, f"must be {bound} seconds, got {value!r}.")
+    return float(value)
+
+
+def _bool(where: str, key: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise _fail(where, key, f"must be True or False, got {type(value).__name__} {value!r}.")
+    return value
+
+
+def _validate(where: str, key: str, name: str, value: Any) -> Any:
+    if name == "pool_size":
+        return _int(where, key, value, 1)
+    if name == "max_overflow":
+        return _int(where, key, value, -1)
+    if name == "timeout":
+        return _seconds(where, key, value, allow_off=False, allow_zero=False)
+    if name == "recycle":
+        return _seconds(where, key, value, allow_off=True, allow_zero=False)
+    if name == "pre_ping_idle":
+        return _seconds(where, key, value, allow_off=False, allow_zero=True)
+    if name == "leak_detection_threshold":
+        return _seconds(where, key, value, allow_off=True, allow_zero=False)
+    if name == "echo":
+        if value == "debug" or isinstance(value, bool):
+            return value
+        raise _fail(where, key, f"must be True, False or 'debug', got {value!r}.")
+    return _bool(where, key, value)
+
+
+def _apply(base: PoolOptions, raw: Mapping[Any, Any], where: str) -> PoolOptions:
+    if not isinstance(raw, Mapping):
+        raise ImproperlyConfigured(
+            f"{where}: POOL_OPTIONS must be a dict, got {type(raw).__name__}."
+        )
+    changes: dict[str, Any] = {}
+    seen: dict[str, Any] = {}
+    for key, value in raw.items():
+        name = _normalise_key(key)
+        if name is None:
+            known = ", ".join(sorted(n.upper() for n in _FIELDS))
+            raise ImproperlyConfigured(
+                f"{where}: unknown key POOL_OPTIONS[{key!r}]. Known keys: {known}."
+            )
+        if name in seen:
+            raise ImproperlyConfigured(
+                f"{where}: POOL_OPTIONS sets {name.upper()} twice ({seen[name]!r} and {key!r})."
+            )
+        seen[name] = key
+        changes[name] = _validate(where, str(key), name, value)
+    return replace(base, **changes)
+
+
+def parse_options(alias: str, raw: Mapping[Any, Any] | None) -> PoolOptions:
+    """Return the validated options of *alias*, on top of the global defaults.
+
+    Raise ImproperlyConfigured naming the alias and the key on any unknown key,
+    wrong type or impossible value.
+    """
+    return _apply(_defaults, raw or {}, f"DATABASES[{alias!r}]")
+
+
+def setup(**defaults: Any) -> None:
+    """Change the defaults every pool created afterwards starts from.
+
+    Compatible with ``dj_db_conn_pool.setup(pool_size=..., max_overflow=...)``;
+    keys are case-insensitive. Pools that already exist keep their options.
+    """
+    global _defaults
+    with _lock:
+        _defaults = _apply(_defaults, defaults, "pool_core.setup()")
+
+
+def reset_defaults() -> None:
+    """Restore the built-in defaults (mainly for tests)."""
+    global _defaults
+    with _lock:
+        _defaults = PoolOptions()
+
+
+def get_defaults() -> PoolOptions:
+    return _defaults

@@ -1,0 +1,312 @@
+"""One alias's pool: SQLAlchemy's QueuePool plus the listeners that keep it honest."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+import traceback
+from typing import TYPE_CHECKING, Any, Callable
+
+from sqlalchemy import event, exc as sa_exc
+from sqlalchemy.pool import QueuePool
+
+from . import _fork
+from .errors import PoolTimeout
+
+if TYPE_CHECKING:
+    from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
+
+    from .options import PoolOptions
+
+logger = logging.getLogger("pool_core")
+
+# Transaction states reported by a vendor's ``pool_transaction_state``.
+IDLE, IN_TRANSACTION, BROKEN, UNKNOWN = 0, 1, 2, 3
+
+_COUNTERS = (
+    "connections_created",
+    "connections_closed",
+    "connections_recycled",
+    "connections_invalidated",
+    "checkouts",
+    "checkout_timeouts",
+    "rollbacks_on_return",
+    "session_resets",
+    "pings",
+    "pings_failed",
+    "leaks_detected",
+)
+
+
+class AliasPool:
+    """A bounded pool of physical connections for one alias in one process.
+
+    *vendor* is the DatabaseWrapper class; it supplies the driver-specific
+    hooks (``pool_ping``, ``pool_transaction_state``, ``pool_fileno``,
+    ``pool_reset_session``). *connect* opens one physical connection.
+    """
+
+    def __init__(
+        self,
+        alias: str,
+        options: PoolOptions,
+        vendor: Any,
+        connect: Callable[[], Any],
+        key: Any,
+        description: str,
+    ) -> None:
+        self.alias = alias
+        self.options = options
+        self.vendor = vendor
+        self.key = key
+        self.description = description  # no password, ever
+        self.pid = os.getpid()
+        self.retired = False
+        self.created_at = time.time()
+        self._counters = dict.fromkeys(_COUNTERS, 0)
+        self._wait_count = 0
+        self._wait_sum = 0.0
+        self._wait_max = 0.0
+        self._waiting = 0
+        self._lock = threading.Lock()
+        self._held: dict[int, tuple[float, Any]] = {}
+        self._pool = QueuePool(
+            connect,
+            pool_size=options.pool_size,
+            max_overflow=options.max_overflow,
+            timeout=options.timeout,
+            recycle=-1 if options.recycle is None else options.recycle,
+            use_lifo=options.use_lifo,
+            echo=options.echo,
+            logging_name=alias,
+            reset_on_return=None,  # the reset listener below does it, cheaper
+            pre_ping=False,  # the checkout listener pings only idle connections
+        )
+        event.listen(self._pool, "connect", self._on_connect)
+        event.listen(self._pool, "checkout", self._on_checkout)
+        event.listen(self._pool, "reset", self._on_reset)
+        event.listen(self._pool, "checkin", self._on_checkin)
+        event.listen(self._pool, "close", self._on_close)
+        event.listen(self._pool, "invalidate", self._on_invalidate)
+
+    def __repr__(self) -> str:
+        return f"<AliasPool {self.alias!r} {self.description} pid={self.pid}>"
+
+    # -- checkout / return -------------------------------------------------
+
+    def checkout(self) -> PoolProxiedConnection:
+        """Return a proxied connection, waiting up to TIMEOUT seconds.
+
+        Raise PoolTimeout (a Django OperationalError) when none frees up.
+        """
+        start = time.monotonic()
+        with self._lock:
+            self._waiting += 1
+        try:
+            fairy = self._pool.connect()
+        except sa_exc.TimeoutError:
+            self._bump("checkout_timeouts")
+            raise PoolTimeout(self._timeout_message()) from None
+        finally:
+            waited = time.monotonic() - start
+            with self._lock:
+                self._waiting -= 1
+                self._wait_count += 1
+                self._wait_sum += waited
+                if waited > self._wait_max:
+                    self._wait_max = waited
+        return fairy
+
+    def _timeout_message(self) -> str:
+        o = self.options
+        return (
+            f"Connection pool for database alias {self.alias!r} exhausted: "
+            f"{self._pool.checkedout()} connections checked out, "
+            f"POOL_SIZE={o.pool_size}, MAX_OVERFLOW={o.max_overflow}; "
+            f"no connection was returned within TIMEOUT={o.timeout:g} s. "
+            "Raise POOL_SIZE/MAX_OVERFLOW, or find code that holds connections "
+            "(long transactions, CONN_MAX_AGE, threads that never close)."
+        )
+
+    def _bump(self, name: str, n: int = 1) -> None:
+        with self._lock:
+            self._counters[name] += n
+
+    # -- listeners ------------------------------------------------------------
+
+    def _on_connect(self, dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
+        info = record.info
+        info["pid"] = os.getpid()
+        info["last_used"] = time.monotonic()
+        info.pop("suspect", None)
+        info.pop("django_init", None)
+        self._bump("connections_created")
+        logger.debug("pool %r: opened a connection", self.alias)
+
+    def _on_checkout(
+        self, dbapi_connection: Any, record: ConnectionPoolEntry, proxy: Any
+    ) -> None:
+        info = record.info
+        o = self.options
+        if o.pre_ping and (
+            info.get("suspect")
+            or time.monotonic() - info.get("last_used", 0.0) >= o.pre_ping_idle
+        ):
+            self._bump("pings")
+            try:
+                ok = self.vendor.pool_ping(dbapi_connection)
+            except Exception:
+                ok = False
+            if not ok:
+                self._bump("pings_failed")
+                logger.info(
+                    "pool %r: a pooled connection failed its ping; replacing "
+                    "it and every connection opened before it",
+                    self.alias,
+                )
+                raise sa_exc.DisconnectionError("pre-ping failed", invalidate_pool=True)
+            info.pop("suspect", None)
+        self._bump("checkouts")
+        if o.leak_detection_threshold is not None:
+            self._held[id(record)] = (time.monotonic(), traceback.extract_stack(limit=24))
+
+    def _on_reset(self, dbapi_connection: Any, record: ConnectionPoolEntry, state: Any) -> None:
+        info = record.info
+        if info.get("pid") != os.getpid():
+            # Returned in a forked child (e.g. the thread-local of a thread
+            # that died with the fork): never talk to the parent's socket.
+            _fork.neutralize(dbapi_connection, self.vendor.pool_fileno)
+            info["foreign"] = True
+            return
+        if info.pop("clean_return", False):
+            return  # give_back() already did the work
+        # A checkout that was never returned (garbage-collected proxy).
+        self._bump("leaks_detected")
+        logger.warning("pool %r: a connection was garbage-collected without being returned", self.alias)
+        status = self.vendor.pool_transaction_state(dbapi_connection)
+        if status == BROKEN:
+            raise sa_exc.DisconnectionError("connection is broken")
+        if status != IDLE:
+            self._bump("rollbacks_on_return")
+            dbapi_connection.rollback()
+        if self.options.reset_session:
+            self._bump("session_resets")
+            self.vendor.pool_reset_session(dbapi_connection)
+            info.pop("django_init", None)
+
+    def _on_checkin(self, dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
+        info = record.info
+        info["last_used"] = time.monotonic()
+        if self._held:
+            self._held.pop(id(record), None)
+        if dbapi_connection is None or info.get("foreign"):
+            return
+        if self.retired:
+            record.invalidate(soft=False)
+
+    def _on_close(self, dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
+        self._bump("connections_closed")
+
+    def _on_invalidate(self, dbapi_connection: Any, record: ConnectionPoolEntry, exception: Any) -> None:
+        if not self.retired:
+            self._bump("connections_invalidated")
+            if exception is not None:
+                logger.info("pool %r: discarded a broken connection (%s)", self.alias, type(exception).__name__)
+
+    # -- lifecycle ------------------------------------------------------------
+
+    def retire(self) -> None:
+        """Close idle connections now and close checked-out ones on return."""
+        self.retired = True
+        self._pool.dispose()
+
+    def close_idle(self) -> None:
+        """Close every idle connection now; the bound and the pool stay intact."""
+        queue = self._pool._pool  # type: ignore[attr-defined]
+        while True:
+            try:
+                record = queue.get(False)
+            except Exception:
+                break
+            try:
+                record.close()
+            finally:
+                self._pool._dec_overflow()  # type: ignore[attr-defined]
+
+    def give_back(self, fairy: Any, dbapi_connection: Any, errors_occurred: bool) -> None:
+        """Return *fairy* after making sure no transaction or breakage leaks.
+
+        Never raises: a connection that cannot be reset is discarded.
+        """
+        info = fairy.info
+        try:
+            status = self.vendor.pool_transaction_state(dbapi_connection)
+            if status == BROKEN:
+                raise ConnectionError("the driver reports the connection as broken")
+            if status != IDLE:
+                self._bump("rollbacks_on_return")
+                dbapi_connection.rollback()
+            if self.options.reset_session:
+                self._bump("session_resets")
+                self.vendor.pool_reset_session(dbapi_connection)
+                info.pop("django_init", None)
+        except Exception as e:
+            logger.info(
+                "pool %r: discarding a connection that could not be reset on return (%s)",
+                self.alias, type(e).__name__,
+            )
+            fairy.invalidate(e)
+            return
+        if errors_occurred:
+            info["suspect"] = True
+        info["clean_return"] = True
+        fairy.close()
+
+    def forget_after_fork(self) -> None:
+        """In a forked child: make every idle inherited connection harmless."""
+        self.retired = True
+        q = getattr(self._pool, "_pool", None)
+        queue = getattr(q, "queue", ())
+        for record in list(queue):
+            conn = getattr(record, "dbapi_connection", None)
+            if conn is not None:
+                record.info["foreign"] = True
+                _fork.neutralize(conn, self.vendor.pool_fileno)
+
+    # -- introspection -------------------------------------------------------
+
+    def stats(self) -> dict[str, Any]:
+        """A snapshot of gauges and counters; every key always present."""
+        p = self._pool
+        with self._lock:
+            counters = dict(self._counters)
+            waiting = self._waiting
+            wait_count, wait_sum, wait_max = self._wait_count, self._wait_sum, self._wait_max
+        checked_out = p.checkedout()
+        idle = p.checkedin()
+        o = self.options
+        return {
+            "alias": self.alias,
+            "pid": self.pid,
+            "pool_size": o.pool_size,
+            "max_overflow": o.max_overflow,
+            "connections_open": checked_out + idle,
+            "connections_idle": idle,
+            "connections_checked_out": checked_out,
+            "overflow_in_use": max(0, checked_out + idle - o.pool_size),
+            "threads_waiting": waiting,
+            **counters,
+            "checkout_wait_count": wait_count,
+            "checkout_wait_ms_sum": wait_sum * 1000.0,
+            "checkout_wait_ms_max": wait_max * 1000.0,
+        }
+
+    def overdue(self) -> list[tuple[float, Any]]:
+        """Checkouts held longer than LEAK_DETECTION_THRESHOLD: (seconds, stack)."""
+        limit = self.options.leak_detection_threshold
+        if limit is None:
+            return []
+        now = time.monotonic()
+        return [(now - t, s) for t, s in list(self._held.values()) if now - t >= limit]

@@ -1,0 +1,133 @@
+"""The per-process registry: alias -> AliasPool, created lazily, reset after fork."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from typing import Any, Callable
+
+from .options import parse_options
+from .pool import AliasPool
+
+logger = logging.getLogger("pool_core")
+
+_pools: dict[str, AliasPool] = {}
+_lock = threading.RLock()
+_tls = threading.local()
+
+
+def _freeze(value: Any) -> Any:
+    if isinstance(value, dict):
+        return tuple(sorted((str(k), _freeze(v)) for k, v in value.items()))
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return tuple(_freeze(v) for v in value)
+    try:
+        hash(value)
+    except TypeError:
+        return repr(value)
+    return value
+
+
+def pool_key(*parts: Any) -> Any:
+    """A hashable fingerprint of everything a physical connection depends on."""
+    return _freeze(parts)
+
+
+def current_wrapper() -> Any:
+    """The DatabaseWrapper whose checkout is opening a connection in this thread."""
+    return getattr(_tls, "wrapper", None)
+
+
+def get_pool(
+    wrapper: Any,
+    key: Any,
+    connect: Callable[[], Any],
+    description: str,
+) -> AliasPool:
+    """Return the live pool of *wrapper*'s alias for *key*, creating it if needed.
+
+    A different key (settings changed, e.g. the test runner switched NAME)
+    retires the old pool: its idle connections close now, checked-out ones
+    when they come back.
+    """
+    alias = wrapper.alias
+    pool = _pools.get(alias)
+    if pool is not None and pool.key == key and pool.pid == os.getpid():
+        return pool
+    with _lock:
+        pool = _pools.get(alias)
+        if pool is not None and pool.key == key and pool.pid == os.getpid():
+            return pool
+        options = parse_options(alias, wrapper.settings_dict.get("POOL_OPTIONS"))
+        new = AliasPool(alias, options, type(wrapper), connect, key, description)
+        if pool is not None:
+            if pool.pid == os.getpid():
+                logger.info("pool %r: settings changed, replacing the pool", alias)
+                pool.retire()
+            else:
+                pool.forget_after_fork()
+        _pools[alias] = new
+        logger.info(
+            "pool %r: created for %s (POOL_SIZE=%d, MAX_OVERFLOW=%d)",
+            alias, description, options.pool_size, options.max_overflow,
+        )
+        return new
+
+
+def get_existing(alias: str) -> AliasPool | None:
+    pool = _pools.get(alias)
+    if pool is None or pool.pid != os.getpid():
+        return None
+    return pool
+
+
+def all_pools() -> dict[str, AliasPool]:
+    pid = os.getpid()
+    return {alias: p for alias, p in list(_pools.items()) if p.pid == pid}
+
+
+def close_idle(alias: str | None = None) -> None:
+    """Close idle pooled connections (all aliases, or one), keeping the pools."""
+    for name, pool in all_pools().items():
+        if alias is None or alias == name:
+            pool.close_idle()
+
+
+def dispose(alias: str | None = None) -> None:
+    """Retire the pools (all aliases, or one); the next checkout makes new ones.
+
+    Connections still checked out are closed when they are returned.
+    """
+    with _lock:
+        for name in list(_pools):
+            if alias is None or alias == name:
+                pool = _pools.pop(name)
+                if pool.pid == os.getpid():
+                    pool.retire()
+                else:
+                    pool.forget_after_fork()
+
+
+def _after_fork_in_child() -> None:
+    global _lock
+    _lock = threading.RLock()
+    for pool in list(_pools.values()):
+        pool.forget_after_fork()
+    _pools.clear()
+    # The forking thread's own Django connections survive the fork; detach
+    # them so that the child opens its own.
+    try:
+        from django.db import connections
+
+        wrappers = connections.all(initialized_only=True)
+    except Exception:  # Django not configured in this process
+        return
+    for wrapper in wrappers:
+        detach = getattr(wrapper, "_pool_detach_after_fork", None)
+        if detach is not None:
+            detach()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -1,0 +1,8 @@
+"""Pooled MySQL/MariaDB backend for Django (mysqlclient or PyMySQL). ENGINE ``pool_mysql``."""
+
+from ._driver import install_pymysql_if_needed
+from .__about__ import __version__
+
+install_pymysql_if_needed()
+
+__all__ = ["__version__"]

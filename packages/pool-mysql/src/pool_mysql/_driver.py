@@ -1,0 +1,70 @@
+"""mysqlclient / PyMySQL hooks for the pool.
+
+Django's MySQL backend imports ``MySQLdb``. When mysqlclient is not
+installed, PyMySQL is installed under that name (``pymysql.install_as_MySQLdb``).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from typing import Any
+
+from pool_core.pool import BROKEN, IDLE, IN_TRANSACTION, UNKNOWN
+
+_SERVER_STATUS_IN_TRANS = 1
+
+
+def install_pymysql_if_needed() -> None:
+    if importlib.util.find_spec("MySQLdb") is None:
+        import pymysql
+
+        pymysql.install_as_MySQLdb()
+
+
+def is_pymysql(dbapi_connection: Any) -> bool:
+    return type(dbapi_connection).__module__.startswith("pymysql")
+
+
+class MySQLHooks:
+    pool_vendor_name = "mysql"
+
+    @staticmethod
+    def pool_transaction_state(dbapi_connection: Any) -> int:
+        if not dbapi_connection.open:
+            return BROKEN
+        if is_pymysql(dbapi_connection):
+            # server_status comes with every OK/EOF packet: no round trip.
+            if dbapi_connection.server_status & _SERVER_STATUS_IN_TRANS:
+                return IN_TRANSACTION
+            return IDLE
+        # mysqlclient exposes only the autocommit bit of the server status.
+        return IDLE if dbapi_connection.get_autocommit() else UNKNOWN
+
+    @staticmethod
+    def pool_ping(dbapi_connection: Any) -> bool:
+        if is_pymysql(dbapi_connection):
+            dbapi_connection.ping(reconnect=False)
+        else:
+            dbapi_connection.ping()
+        return True
+
+    @staticmethod
+    def pool_fileno(dbapi_connection: Any) -> int | None:
+        if is_pymysql(dbapi_connection):
+            sock = getattr(dbapi_connection, "_sock", None)
+            return None if sock is None else int(sock.fileno())
+        return int(dbapi_connection.fileno())
+
+    @staticmethod
+    def pool_reset_session(dbapi_connection: Any) -> None:
+        if is_pymysql(dbapi_connection):
+            # COM_RESET_CONNECTION (0x1f): resets session variables, temporary
+            # tables, prepared statements; keeps the login. One round trip.
+            dbapi_connection._execute_command(0x1F, b"")
+            dbapi_connection._read_ok_packet()
+        else:
+            from django.db import NotSupportedError
+
+            raise NotSupportedError(
+                "RESET_SESSION needs PyMySQL: mysqlclient has no reset-connection call."
+            )

@@ -1,0 +1,17 @@
+"""ENGINE ``pool_mysql``: Django's MySQL/MariaDB backend, pooled."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ._driver import MySQLHooks, install_pymysql_if_needed
+
+install_pymysql_if_needed()
+
+from django.db.backends.mysql import base  # noqa: E402
+from pool_core.mixin import PoolingMixin  # noqa: E402
+
+
+class DatabaseWrapper(MySQLHooks, PoolingMixin, base.DatabaseWrapper):
+    def pool_key_extra(self) -> tuple[Any, ...]:
+        return (self.isolation_level,)

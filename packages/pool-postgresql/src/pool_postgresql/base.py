@@ -1,0 +1,36 @@
+"""ENGINE ``pool_postgresql``: Django's PostgreSQL backend, pooled."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.backends.postgresql import base
+from django.db.backends.postgresql.psycopg_any import IsolationLevel
+from pool_core.mixin import PoolingMixin
+
+from ._driver import PostgresHooks
+
+
+class PostgresPoolingMixin(PostgresHooks, PoolingMixin):
+    """PostgreSQL specifics of the pooling mixin, shared by every pg ENGINE."""
+
+    def pool_key_extra(self) -> tuple[Any, ...]:
+        options = self.settings_dict["OPTIONS"]
+        return (self.timezone_name, options.get("assume_role"), options.get("isolation_level"))
+
+    def pool_adopt_connection(self, dbapi_connection: Any) -> None:
+        # Django's get_new_connection sets this on the wrapper; a reused
+        # connection skips that, so set it the same way here.
+        level = self.settings_dict["OPTIONS"].get("isolation_level")
+        self.isolation_level = IsolationLevel.READ_COMMITTED if level is None else IsolationLevel(level)
+
+    def ensure_timezone(self) -> bool:
+        # Django closes its own pool here; ours is keyed by the time zone, so
+        # the next checkout gets a pool with the new setting.
+        if self.connection is None:
+            return False
+        return self._configure_timezone(self.connection)
+
+
+class DatabaseWrapper(PostgresPoolingMixin, base.DatabaseWrapper):
+    pass
