@@ -166,7 +166,7 @@ class AliasPool:
                     "it and every connection opened before it",
                     self.alias,
                 )
-                raise sa_exc.DisconnectionError("pre-ping failed", invalidate_pool=True)
+                raise sa_exc.InvalidatePoolError("pre-ping failed")
             info.pop("suspect", None)
         self._bump("checkouts")
         if o.leak_detection_threshold is not None:

@@ -30,15 +30,22 @@ class MySQLHooks:
 
     @staticmethod
     def pool_transaction_state(dbapi_connection: Any) -> int:
+        """Read from the last server status the driver saw; no round trip.
+
+        With autocommit off, a transaction may be open without the driver
+        knowing (result sets do not refresh the status), so report UNKNOWN
+        and let the pool roll back. With autocommit on, only an explicit
+        BEGIN opens one, and its OK packet sets SERVER_STATUS_IN_TRANS, which
+        PyMySQL exposes; mysqlclient does not, so an explicit BEGIN left open
+        with mysqlclient is not detected (Django itself never does that).
+        """
         if not dbapi_connection.open:
             return BROKEN
-        if is_pymysql(dbapi_connection):
-            # server_status comes with every OK/EOF packet: no round trip.
-            if dbapi_connection.server_status & _SERVER_STATUS_IN_TRANS:
-                return IN_TRANSACTION
-            return IDLE
-        # mysqlclient exposes only the autocommit bit of the server status.
-        return IDLE if dbapi_connection.get_autocommit() else UNKNOWN
+        if not dbapi_connection.get_autocommit():
+            return UNKNOWN
+        if is_pymysql(dbapi_connection) and dbapi_connection.server_status & _SERVER_STATUS_IN_TRANS:
+            return IN_TRANSACTION
+        return IDLE
 
     @staticmethod
     def pool_ping(dbapi_connection: Any) -> bool:

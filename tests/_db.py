@@ -1,0 +1,198 @@
+"""Per-vendor test helpers: settings, an admin connection, server-side facts."""
+
+from __future__ import annotations
+
+import copy
+import itertools
+from typing import Any
+
+from django.db import connections
+
+from tests._servers import Server
+
+_counter = itertools.count()
+
+
+class Engine:
+    vendor = ""
+    engine = ""
+    id_sql = ""
+
+    def __init__(self, server: Server, dbname: str, driver: str) -> None:
+        self.server = server
+        self.dbname = dbname
+        self.driver = driver
+        self.alias = f"{self.vendor}"
+        self.id = f"{self.vendor}-{driver}"
+        self._admin: Any = None
+        self._extra_aliases: list[str] = []
+
+    # -- settings --------------------------------------------------------------
+    def settings(self, **pool_options: Any) -> dict[str, Any]:
+        s = {
+            "ENGINE": self.engine,
+            "NAME": self.dbname,
+            "USER": self.server.user,
+            "PASSWORD": self.server.password,
+            "HOST": self.server.host,
+            "PORT": self.server.port,
+            "OPTIONS": self.extra_options(),
+            "TEST": {"NAME": f"test_{self.dbname}"},
+        }
+        if pool_options:
+            s["POOL_OPTIONS"] = pool_options
+        return s
+
+    def extra_options(self) -> dict[str, Any]:
+        return {}
+
+    def make_alias(self, pool_options: dict[str, Any] | None = None, **overrides: Any) -> str:
+        """Register a new alias on the test database; removed after the test."""
+        alias = f"{self.vendor}_{next(_counter)}"
+        s = self.settings()
+        if pool_options is not None:
+            s["POOL_OPTIONS"] = pool_options
+        s.update(overrides)
+        configured = connections.configure_settings({"default": connections.settings["default"], alias: s})
+        connections.settings[alias] = configured[alias]
+        self._extra_aliases.append(alias)
+        return alias
+
+    def cleanup_aliases(self) -> None:
+        for alias in self._extra_aliases:
+            try:
+                conn = getattr(connections._connections, alias, None)
+                if conn is not None:
+                    conn.close()
+                    delattr(connections._connections, alias)
+            except Exception:
+                pass
+            connections.settings.pop(alias, None)
+        self._extra_aliases.clear()
+
+    # -- server-side facts ------------------------------------------------------
+    def backend_id(self, alias: str) -> int:
+        with connections[alias].cursor() as cursor:
+            cursor.execute(self.id_sql)
+            return int(cursor.fetchone()[0])
+
+    def admin_close(self) -> None:
+        if self._admin is not None:
+            self._admin.close()
+            self._admin = None
+
+
+class PostgresEngine(Engine):
+    vendor = "postgresql"
+    engine = "pool_postgresql"
+    id_sql = "SELECT pg_backend_pid()"
+
+    def extra_options(self) -> dict[str, Any]:
+        return {"application_name": self.dbname}
+
+    def admin(self) -> Any:
+        if self._admin is None:
+            from django.db.backends.postgresql.psycopg_any import is_psycopg3
+
+            kw = dict(host=self.server.host, port=self.server.port, user=self.server.user,
+                      password=self.server.password or None, dbname="postgres")
+            if is_psycopg3:
+                import psycopg
+
+                self._admin = psycopg.connect(**kw, autocommit=True)
+            else:
+                import psycopg2
+
+                self._admin = psycopg2.connect(**kw)
+                self._admin.autocommit = True
+        return self._admin
+
+    def q(self, sql: str, params: Any = None) -> list[tuple]:
+        cur = self.admin().cursor()
+        try:
+            cur.execute(sql, params)
+            return cur.fetchall() if cur.description else []
+        finally:
+            cur.close()
+
+    def server_sessions(self) -> set[int]:
+        rows = self.q("SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+                      [self.dbname])
+        return {r[0] for r in rows}
+
+    def kill(self, backend_id: int) -> None:
+        self.q("SELECT pg_terminate_backend(%s)", [backend_id])
+        # pg_terminate_backend only signals; wait until the session is gone.
+        import time
+
+        for _ in range(400):
+            if backend_id not in self.server_sessions():
+                return
+            time.sleep(0.01)
+        raise AssertionError(f"backend {backend_id} still alive")
+
+    def create_database(self) -> None:
+        self.q(f'DROP DATABASE IF EXISTS "{self.dbname}"')
+        self.q(f'CREATE DATABASE "{self.dbname}"')
+
+    def drop_database(self) -> None:
+        self.q(f'DROP DATABASE IF EXISTS "{self.dbname}" WITH (FORCE)')
+
+    def create_tables(self) -> None:
+        from tests.testapp.models import Note
+
+        with connections[self.alias].schema_editor() as editor:
+            editor.create_model(Note)
+        connections[self.alias].close()
+
+
+class MySQLEngine(Engine):
+    vendor = "mysql"
+    engine = "pool_mysql"
+    id_sql = "SELECT CONNECTION_ID()"
+
+    def admin(self) -> Any:
+        if self._admin is None:
+            import MySQLdb
+
+            kw = dict(host=self.server.host, port=self.server.port, user=self.server.user,
+                      password=self.server.password)
+            self._admin = MySQLdb.connect(**kw)
+            self._admin.autocommit(True)
+        return self._admin
+
+    def q(self, sql: str, params: Any = None) -> list[tuple]:
+        cur = self.admin().cursor()
+        try:
+            cur.execute(sql, params)
+            return list(cur.fetchall()) if cur.description else []
+        finally:
+            cur.close()
+
+    def server_sessions(self) -> set[int]:
+        rows = self.q("SELECT ID FROM information_schema.PROCESSLIST WHERE DB = %s AND ID <> CONNECTION_ID()",
+                      [self.dbname])
+        return {int(r[0]) for r in rows}
+
+    def kill(self, backend_id: int) -> None:
+        self.q(f"KILL {int(backend_id)}")
+
+    def create_database(self) -> None:
+        self.q(f"DROP DATABASE IF EXISTS `{self.dbname}`")
+        self.q(f"CREATE DATABASE `{self.dbname}` CHARACTER SET utf8mb4")
+
+    def drop_database(self) -> None:
+        self.q(f"DROP DATABASE IF EXISTS `{self.dbname}`")
+
+    create_tables = PostgresEngine.create_tables
+
+
+def build_engines(pg: Server, my: Server, run_id: str, pg_driver: str, mysql_driver: str) -> list[Engine]:
+    return [
+        PostgresEngine(pg, run_id, "psycopg3" if pg_driver == "psycopg" else "psycopg2"),
+        MySQLEngine(my, run_id, mysql_driver),
+    ]
+
+
+def copy_settings(s: dict[str, Any]) -> dict[str, Any]:
+    return copy.deepcopy(s)
