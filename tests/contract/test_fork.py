@@ -1,0 +1,99 @@
+"""Fork safety: a child never uses (or closes) a socket inherited from its parent."""
+
+from __future__ import annotations
+
+import gc
+import multiprocessing
+import os
+import threading
+
+import pytest
+from django.db import connections
+
+import pool_core
+
+ctx = multiprocessing.get_context("fork")
+
+
+def _child_query(engine, alias, queue) -> None:
+    try:
+        inherited = connections[alias].connection
+        inherited_dropped = inherited is None
+        ids = [engine.backend_id(alias)]
+        connections[alias].close()
+        ids.append(engine.backend_id(alias))
+        connections[alias].close()
+        del inherited
+        # Long-lived children (gunicorn, Celery) collect garbage: the parent's
+        # pool objects die here, and must not take the parent's sessions along.
+        gc.collect()
+        queue.put(("ok", ids, inherited_dropped, pool_core.stats(alias)["pid"] == os.getpid()))
+    except BaseException as e:  # noqa: BLE001
+        queue.put(("error", repr(e), None, None))
+
+
+@pytest.mark.parametrize("children", [1, 3])
+def test_child_opens_its_own_connections_and_parent_is_undisturbed(engine, children):
+    # Three connections at fork time: one idle in the pool, one held by this
+    # thread, one held by another thread.
+    holding, release = threading.Event(), threading.Event()
+    other_ids: list[int] = []
+
+    def hold() -> None:
+        other_ids.append(engine.backend_id(alias))
+        holding.set()
+        release.wait(60)
+        connections[alias].close()
+
+    alias = engine.make_alias({"POOL_SIZE": 2, "MAX_OVERFLOW": 1})
+    idle_id = engine.backend_id(alias)
+    connections[alias].close()
+    held_id = engine.backend_id(alias)
+    t = threading.Thread(target=hold)
+    t.start()
+    assert holding.wait(30)
+
+    queue = ctx.Queue()
+    procs = [ctx.Process(target=_child_query, args=(engine, alias, queue)) for _ in range(children)]
+    for p in procs:
+        p.start()
+    results = [queue.get(timeout=60) for _ in procs]
+    for p in procs:
+        p.join(60)
+        assert p.exitcode == 0
+    release.set()
+    t.join()
+
+    parent_ids = {idle_id, held_id, *other_ids}
+    for status, ids, inherited_was_dropped, own_pool in results:
+        assert status == "ok", ids
+        assert inherited_was_dropped, "the child kept the parent's checked-out connection"
+        assert own_pool
+        assert not (set(ids) & parent_ids), (ids, parent_ids)
+    # The parent's connections all survived the children (exit included).
+    alive = engine.server_sessions()
+    assert held_id in alive and idle_id in alive
+    assert engine.backend_id(alias) == held_id  # still the same checkout, still working
+    connections[alias].close()
+    assert engine.backend_id(alias) in {idle_id, held_id, *other_ids}
+    connections[alias].close()
+
+
+def test_parent_transaction_survives_child(engine):
+    """A child forked mid-transaction must not roll back or break the parent's transaction."""
+    from django.db import transaction
+
+    from tests.testapp.models import Note
+
+    alias = engine.make_alias({"POOL_SIZE": 1, "MAX_OVERFLOW": 0})
+    queue = ctx.Queue()
+    with transaction.atomic(using=alias):
+        Note.objects.using(alias).create(text="parent-tx")
+        p = ctx.Process(target=_child_query, args=(engine, alias, queue))
+        p.start()
+        status, ids, _, _ = queue.get(timeout=60)
+        p.join(60)
+        assert status == "ok", ids
+        Note.objects.using(alias).create(text="parent-tx")
+    assert Note.objects.using(alias).filter(text="parent-tx").count() == 2
+    Note.objects.using(alias).filter(text="parent-tx").delete()

@@ -1,0 +1,70 @@
+"""POOL_OPTIONS validation: one clear ImproperlyConfigured naming alias and key."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+
+import pool_core
+from pool_core.options import PoolOptions, parse_options
+
+BAD = [
+    ({"POOL_SIZ": 3}, "POOL_SIZ", "unknown key"),
+    ({"POOL_SIZE": "10"}, "POOL_SIZE", "must be an integer"),
+    ({"POOL_SIZE": 2.5}, "POOL_SIZE", "must be an integer"),
+    ({"POOL_SIZE": True}, "POOL_SIZE", "must be an integer"),
+    ({"POOL_SIZE": 0}, "POOL_SIZE", "must be >= 1"),
+    ({"POOL_SIZE": -1}, "POOL_SIZE", "must be >= 1"),
+    ({"MAX_OVERFLOW": -2}, "MAX_OVERFLOW", "must be >= -1"),
+    ({"TIMEOUT": 0}, "TIMEOUT", "> 0"),
+    ({"TIMEOUT": -1}, "TIMEOUT", "> 0"),
+    ({"TIMEOUT": None}, "TIMEOUT", "number of seconds"),
+    ({"TIMEOUT": float("nan")}, "TIMEOUT", "finite"),
+    ({"RECYCLE": 0}, "RECYCLE", "> 0"),
+    ({"RECYCLE": "1h"}, "RECYCLE", "number of seconds or None"),
+    ({"PRE_PING": "yes"}, "PRE_PING", "True or False"),
+    ({"PRE_PING_IDLE": -0.1}, "PRE_PING_IDLE", ">= 0"),
+    ({"ECHO": 1}, "ECHO", "True, False or 'debug'"),
+    ({"pool_size": 1, "POOL_SIZE": 2}, "POOL_SIZE", "twice"),
+]
+
+
+@pytest.mark.parametrize("raw,key,words", BAD, ids=[f"{k}-{w}" for _, k, w in BAD])
+def test_bad_option_names_alias_and_key(raw, key, words):
+    with pytest.raises(ImproperlyConfigured) as info:
+        parse_options("reporting", raw)
+    message = str(info.value)
+    assert "DATABASES['reporting']" in message
+    assert key in message
+    assert words in message
+
+
+def test_pool_options_must_be_a_dict():
+    with pytest.raises(ImproperlyConfigured, match=r"DATABASES\['x'\]: POOL_OPTIONS must be a dict"):
+        parse_options("x", [("POOL_SIZE", 1)])
+
+
+def test_predecessor_keys_and_lower_case_are_accepted():
+    o = parse_options("default", {"POOL_SIZE": 3, "max_overflow": 0, "RECYCLE": 900, "PRE_PING": False,
+                                  "ECHO": False, "TIMEOUT": 5})
+    assert (o.pool_size, o.max_overflow, o.recycle, o.pre_ping, o.echo, o.timeout) == (3, 0, 900.0, False, False, 5.0)
+    assert o.max_connections == 3
+    assert parse_options("default", {"RECYCLE": -1}).recycle is None
+    assert parse_options("default", {"MAX_OVERFLOW": -1}).max_connections is None
+
+
+def test_defaults():
+    assert parse_options("default", None) == PoolOptions()
+
+
+def test_setup_changes_defaults_and_validates():
+    try:
+        pool_core.setup(pool_size=4, MAX_OVERFLOW=1)
+        o = parse_options("default", {"TIMEOUT": 3})
+        assert (o.pool_size, o.max_overflow, o.timeout) == (4, 1, 3.0)
+        with pytest.raises(ImproperlyConfigured, match=r"pool_core.setup\(\): POOL_OPTIONS\['pool_size'\]"):
+            pool_core.setup(pool_size=0)
+        with pytest.raises(ImproperlyConfigured, match="unknown key"):
+            pool_core.setup(poolsize=4)
+    finally:
+        pool_core.reset_defaults()
