@@ -90,13 +90,10 @@ def _databases():
             stop()
 
 
-@pytest.fixture(params=ENGINES, ids=[e.id for e in ENGINES])
-def engine(request):
-    """Each installed pooled ENGINE in turn; fresh pools before and after."""
+def _fresh(e: Engine):
     import pool_core
     from django.db import connections
 
-    e: Engine = request.param
     connections.close_all()
     pool_core.dispose()
     pool_core.reset_defaults()
@@ -105,3 +102,19 @@ def engine(request):
     connections.close_all()
     pool_core.dispose()
     pool_core.reset_defaults()
+
+
+@pytest.fixture(params=ENGINES, ids=[e.id for e in ENGINES])
+def engine(request):
+    """Each installed pooled ENGINE in turn; fresh pools before and after."""
+    yield from _fresh(request.param)
+
+
+@pytest.fixture
+def pg():
+    yield from _fresh(next(e for e in ENGINES if e.vendor == "postgresql"))
+
+
+@pytest.fixture
+def mysql():
+    yield from _fresh(next(e for e in ENGINES if e.vendor == "mysql"))

@@ -27,15 +27,6 @@ def test_bad_pool_options_fail_on_first_use_naming_alias_and_key(engine, pool_op
     assert engine.backend_id(alias) > 0
 
 
-def test_native_pool_option_is_rejected(engine):
-    if engine.vendor != "postgresql":
-        pytest.skip("OPTIONS['pool'] is Django's psycopg pool, PostgreSQL only")
-    alias = engine.make_alias()
-    connections[alias].settings_dict["OPTIONS"] = {"pool": True}
-    with pytest.raises(ImproperlyConfigured, match="POOL_OPTIONS instead"):
-        connections[alias].ensure_connection()
-
-
 def test_unreachable_server_is_a_django_error_without_password(engine, caplog):
     alias = engine.make_alias({"POOL_SIZE": 1, "TIMEOUT": 5}, HOST="127.0.0.1", PORT=1, PASSWORD=SECRET)
     caplog.set_level(logging.DEBUG)

@@ -1,0 +1,13 @@
+"""The demo app's one model."""
+
+from __future__ import annotations
+
+from django.db import models
+
+
+class Item(models.Model):
+    name = models.CharField(max_length=50, unique=True)
+    qty = models.IntegerField(default=0)
+
+    class Meta:
+        app_label = "demo"

@@ -1,0 +1,59 @@
+"""MySQL/MariaDB-only behaviour."""
+
+from __future__ import annotations
+
+import importlib.util
+
+from django.db import connections
+
+import pool_core
+
+
+def test_pymysql_is_installed_as_mysqldb_only_when_mysqlclient_is_absent():
+    import MySQLdb
+
+    import pool_mysql  # noqa: F401
+
+    if importlib.util.find_spec("pymysql") and MySQLdb.__name__ == "pymysql":
+        assert MySQLdb.__name__ == "pymysql"
+    else:
+        assert MySQLdb.__name__ == "MySQLdb"
+
+
+def test_explicit_begin_in_autocommit_is_rolled_back_on_return(mysql):
+    """A raw START TRANSACTION left open never reaches the next user (PyMySQL sees it)."""
+    import MySQLdb
+
+    alias = mysql.make_alias({"POOL_SIZE": 1, "MAX_OVERFLOW": 0})
+    conn = connections[alias]
+    with conn.cursor() as cursor:
+        cursor.execute("START TRANSACTION")
+        cursor.execute("INSERT INTO testapp_note (text, n) VALUES ('raw-begin', 1)")
+    conn.close()
+    with conn.cursor() as cursor:
+        cursor.execute("SELECT COUNT(*) FROM testapp_note WHERE text = 'raw-begin'")
+        count = cursor.fetchone()[0]
+        cursor.execute("SELECT @@in_transaction")
+        in_tx = cursor.fetchone()[0]
+    conn.close()
+    if MySQLdb.__name__ == "pymysql":
+        assert count == 0 and in_tx == 0
+        assert pool_core.stats(alias)["rollbacks_on_return"] == 1
+    else:
+        # Documented limitation: mysqlclient does not expose the server's
+        # in-transaction flag, so a raw BEGIN in autocommit mode survives the
+        # return (Django's own transactions never open one that way).
+        assert in_tx == 1
+        with conn.cursor() as cursor:
+            cursor.execute("ROLLBACK")
+        conn.close()
+
+
+def test_isolation_level_set_once_per_physical_connection(mysql):
+    alias = mysql.make_alias({"POOL_SIZE": 1, "MAX_OVERFLOW": 0})
+    for _ in range(3):
+        with connections[alias].cursor() as cursor:
+            cursor.execute("SELECT @@session.tx_isolation")
+            assert cursor.fetchone()[0] == "READ-COMMITTED"
+        connections[alias].close()
+    assert pool_core.stats(alias)["connections_created"] == 1
