@@ -77,8 +77,9 @@ def _databases():
     for e in ENGINES:
         e.create_tables()
     yield
-    import pool_core
     from django.db import connections
+
+    import pool_core
 
     connections.close_all()
     pool_core.dispose()
@@ -91,8 +92,9 @@ def _databases():
 
 
 def _fresh(e: Engine):
-    import pool_core
     from django.db import connections
+
+    import pool_core
 
     connections.close_all()
     pool_core.dispose()

@@ -9,7 +9,8 @@ makes any later write or close in the child a no-op for the parent.
 from __future__ import annotations
 
 import os
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 _orphans: list[Any] = []
 

@@ -7,14 +7,14 @@ take ``?`` placeholders; this proxy rewrites SQL and parameters with sqlparams.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from functools import lru_cache
-from typing import Any, Iterable
+from collections.abc import Iterable, Mapping
+from functools import cache, lru_cache
+from typing import Any
 
 __all__ = ["ParamStyleCursor", "convert"]
 
 
-@lru_cache(maxsize=None)
+@cache
 def _converter(in_style: str, out_style: str) -> Any:
     import sqlparams
 

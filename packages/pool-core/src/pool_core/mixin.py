@@ -105,8 +105,7 @@ class PoolingMixin:
             # sessions on the database it creates, clones or drops.
             registry.close_idle()
             return super().get_new_connection(conn_params)  # type: ignore[misc]
-        key = registry.pool_key(conn_params, self.pool_key_extra(),
-                                self.settings_dict.get("POOL_OPTIONS"))  # type: ignore[attr-defined]
+        key = registry.pool_key(conn_params, self.pool_key_extra(), self.settings_dict.get("POOL_OPTIONS"))  # type: ignore[attr-defined]
         pool = registry.get_existing(self.alias)  # type: ignore[attr-defined]
         if pool is None or pool.key != key:
             template = self
@@ -167,8 +166,8 @@ class PoolingMixin:
         self._pool_current = None
         self.connection = None
         self.in_atomic_block = False
-        self.savepoint_ids = []
-        self.atomic_blocks = []
+        self.savepoint_ids: list[str] = []
+        self.atomic_blocks: list[Any] = []
         self.needs_rollback = False
         self.closed_in_transaction = False
         del pool

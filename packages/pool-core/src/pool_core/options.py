@@ -7,8 +7,9 @@ Every option is documented once here and once in the README table.
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
-from typing import Any, Mapping
+from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -124,18 +125,14 @@ def _validate(where: str, key: str, name: str, value: Any) -> Any:
 
 def _apply(base: PoolOptions, raw: Mapping[Any, Any], where: str) -> PoolOptions:
     if not isinstance(raw, Mapping):
-        raise ImproperlyConfigured(
-            f"{where}: POOL_OPTIONS must be a dict, got {type(raw).__name__}."
-        )
+        raise ImproperlyConfigured(f"{where}: POOL_OPTIONS must be a dict, got {type(raw).__name__}.")
     changes: dict[str, Any] = {}
     seen: dict[str, Any] = {}
     for key, value in raw.items():
         name = _normalise_key(key)
         if name is None:
             known = ", ".join(sorted(n.upper() for n in _FIELDS))
-            raise ImproperlyConfigured(
-                f"{where}: unknown key POOL_OPTIONS[{key!r}]. Known keys: {known}."
-            )
+            raise ImproperlyConfigured(f"{where}: unknown key POOL_OPTIONS[{key!r}]. Known keys: {known}.")
         if name in seen:
             raise ImproperlyConfigured(
                 f"{where}: POOL_OPTIONS sets {name.upper()} twice ({seen[name]!r} and {key!r})."

@@ -7,9 +7,11 @@ import os
 import threading
 import time
 import traceback
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import event, exc as sa_exc
+from sqlalchemy import event
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.pool import QueuePool
 
 from . import _fork
@@ -145,14 +147,11 @@ class AliasPool:
         self._bump("connections_created")
         logger.debug("pool %r: opened a connection", self.alias)
 
-    def _on_checkout(
-        self, dbapi_connection: Any, record: ConnectionPoolEntry, proxy: Any
-    ) -> None:
+    def _on_checkout(self, dbapi_connection: Any, record: ConnectionPoolEntry, proxy: Any) -> None:
         info = record.info
         o = self.options
         if o.pre_ping and (
-            info.get("suspect")
-            or time.monotonic() - info.get("last_used", 0.0) >= o.pre_ping_idle
+            info.get("suspect") or time.monotonic() - info.get("last_used", 0.0) >= o.pre_ping_idle
         ):
             self._bump("pings")
             try:
@@ -213,7 +212,9 @@ class AliasPool:
         if not self.retired:
             self._bump("connections_invalidated")
             if exception is not None:
-                logger.info("pool %r: discarded a broken connection (%s)", self.alias, type(exception).__name__)
+                logger.info(
+                    "pool %r: discarded a broken connection (%s)", self.alias, type(exception).__name__
+                )
 
     # -- lifecycle ------------------------------------------------------------
 
@@ -255,7 +256,8 @@ class AliasPool:
         except Exception as e:
             logger.info(
                 "pool %r: discarding a connection that could not be reset on return (%s)",
-                self.alias, type(e).__name__,
+                self.alias,
+                type(e).__name__,
             )
             fairy.invalidate(e)
             return

@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from .options import parse_options
 from .pool import AliasPool
@@ -70,7 +71,10 @@ def get_pool(
         _pools[alias] = new
         logger.info(
             "pool %r: created for %s (POOL_SIZE=%d, MAX_OVERFLOW=%d)",
-            alias, description, options.pool_size, options.max_overflow,
+            alias,
+            description,
+            options.pool_size,
+            options.max_overflow,
         )
         return new
 

@@ -9,6 +9,7 @@ from ._driver import MySQLHooks, install_pymysql_if_needed
 install_pymysql_if_needed()
 
 from django.db.backends.mysql import base  # noqa: E402
+
 from pool_core.mixin import PoolingMixin  # noqa: E402
 
 

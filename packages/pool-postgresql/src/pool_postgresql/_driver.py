@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.backends.postgresql.psycopg_any import is_psycopg3
+
 from pool_core.pool import BROKEN, IDLE, IN_TRANSACTION
 
 __all__ = ["is_psycopg3", "PostgresHooks"]

@@ -6,6 +6,7 @@ from typing import Any
 
 from django.db.backends.postgresql import base
 from django.db.backends.postgresql.psycopg_any import IsolationLevel
+
 from pool_core.mixin import PoolingMixin
 
 from ._driver import PostgresHooks

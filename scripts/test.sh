@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# The one command that sets up a fresh machine and runs every test:
+#   bash scripts/test.sh            (extra args go to pytest, e.g. -k fork)
+# Installs system packages (as root, via apt), hatch in .ci-venv, then runs
+# lint, types and the test matrix (Django 5.2 / Python 3.11, Django 6 / 3.12, 3.13),
+# each with both driver pairs, against real PostgreSQL and MariaDB servers:
+# POOL_TEST_PG_URL / POOL_TEST_MYSQL_URL if set, else the local default ports,
+# else throwaway servers started from the binaries on PATH.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  export DEBIAN_FRONTEND=noninteractive
+  PGMAJOR=$(ls /usr/lib/postgresql 2>/dev/null | sort -n | tail -1)
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends \
+    ${PGMAJOR:+"postgresql-$PGMAJOR-postgis-3"} libmariadb-dev pkg-config gdal-bin libgdal32 libgeos-c1v5 \
+    >/dev/null
+fi
+
+PY=python3.11
+command -v "$PY" >/dev/null || PY=python3
+export PYENV_VERSION=${PYENV_VERSION:-3.11:3.12:3.13}
+if [ ! -x .ci-venv/bin/hatch ]; then
+  "$PY" -m venv .ci-venv
+  .ci-venv/bin/pip install -q "hatch>=1.16"
+fi
+export HATCH_DATA_DIR="$ROOT/.ci-hatch/data" HATCH_CACHE_DIR="$ROOT/.ci-hatch/cache"
+export HATCH_CONFIG="$ROOT/.ci-hatch/config.toml"
+mkdir -p "$ROOT/.ci-hatch" && touch "$HATCH_CONFIG"
+HATCH=.ci-venv/bin/hatch
+
+echo "== lint"; $HATCH run lint:check
+echo "== types"; $HATCH run types:check
+echo "== tests"
+# hatch runs every matrix env and stops at the first failure; pytest's exit
+# code 5 (no tests collected) is non-zero and fails the run too.
+$HATCH run test:run "$@"
+echo "== all green"
