@@ -9,7 +9,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import psycopg
+from .server import connect
 
 # -- requests -------------------------------------------------------------------
 
@@ -21,11 +21,21 @@ def request(handler: Any, path: str) -> tuple[int, bytes]:
     close (or, pooled, give back) the request's database connection.
     """
     environ = {
-        "REQUEST_METHOD": "GET", "PATH_INFO": path, "SCRIPT_NAME": "", "QUERY_STRING": "",
-        "SERVER_NAME": "demo", "SERVER_PORT": "80", "SERVER_PROTOCOL": "HTTP/1.1",
-        "HTTP_HOST": "demo", "wsgi.version": (1, 0), "wsgi.url_scheme": "http",
-        "wsgi.input": io.BytesIO(b""), "wsgi.errors": sys.stderr,
-        "wsgi.multithread": True, "wsgi.multiprocess": False, "wsgi.run_once": False,
+        "REQUEST_METHOD": "GET",
+        "PATH_INFO": path,
+        "SCRIPT_NAME": "",
+        "QUERY_STRING": "",
+        "SERVER_NAME": "demo",
+        "SERVER_PORT": "80",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "HTTP_HOST": "demo",
+        "wsgi.version": (1, 0),
+        "wsgi.url_scheme": "http",
+        "wsgi.input": io.BytesIO(b""),
+        "wsgi.errors": sys.stderr,
+        "wsgi.multithread": True,
+        "wsgi.multiprocess": False,
+        "wsgi.run_once": False,
     }
     status: list[str] = []
     response = handler(environ, lambda s, headers, exc_info=None: status.append(s))
@@ -101,12 +111,14 @@ class Monitor:
     statistics) and does not count itself.
     """
 
-    _COUNT = ("SELECT count(*) FROM pg_stat_activity WHERE datname = %s "
-              "AND backend_type = 'client backend' AND pid <> pg_backend_pid()")
+    _COUNT = (
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = %s "
+        "AND backend_type = 'client backend' AND pid <> pg_backend_pid()"
+    )
 
     def __init__(self, params: dict[str, str], interval: float = 0.02) -> None:
         self._db = params["dbname"]
-        self._conn = psycopg.connect(**params, autocommit=True, application_name="pool-demo-monitor")
+        self._conn = connect(params, autocommit=True, application_name="pool-demo-monitor")
         self.server_version: int = self._conn.info.server_version
         self._interval = interval
         self._peak = 0
@@ -127,7 +139,7 @@ class Monitor:
 
     def scalar(self, query: str, params: tuple[Any, ...] = ()) -> Any:
         """One value, read on the monitor's connection (so no session is opened)."""
-        row = self._conn.execute(query, params).fetchone()  # type: ignore[arg-type]
+        row = self._conn.execute(query, params).fetchone()
         return row[0] if row else None
 
     def connections(self) -> int:

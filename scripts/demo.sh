@@ -21,7 +21,13 @@ if [[ ! -x "$VENV/bin/python" ]]; then
 fi
 # Always reinstall the local packages so the demo runs the tree's current code.
 echo "demo.sh: installing pool-core, pool-postgresql, psycopg[binary], Django 5.2 ..."
-"$VENV/bin/python" -m pip install -q --disable-pip-version-check \
-  ./packages/pool-core ./packages/pool-postgresql "psycopg[binary]" "Django>=5.2,<5.3"
+if ! out=$("$VENV/bin/python" -m pip install -q --disable-pip-version-check \
+      ./packages/pool-core ./packages/pool-postgresql "psycopg[binary]" "Django>=5.2,<5.3" 2>&1); then
+  printf '%s\n' "$out" >&2
+  echo "demo.sh: pip install failed" >&2
+  exit 1
+fi
+# Drop the harmless notices some machines' pip configuration prints; show anything else.
+printf '%s\n' "$out" | grep -v -e '^$' -e 'is ignored: it is neither a file nor a directory' || true
 
 exec "$VENV/bin/python" -m demo "$@"

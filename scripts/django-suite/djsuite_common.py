@@ -23,7 +23,10 @@ from urllib.parse import unquote, urlsplit
 PREFIX = "djsuite_"
 
 _SERVERS = {
-    "postgresql": ("POOL_TEST_PG_URL", {"HOST": "127.0.0.1", "PORT": "5432", "USER": "postgres", "PASSWORD": ""}),
+    "postgresql": (
+        "POOL_TEST_PG_URL",
+        {"HOST": "127.0.0.1", "PORT": "5432", "USER": "postgres", "PASSWORD": ""},
+    ),
     "mysql": ("POOL_TEST_MYSQL_URL", {"HOST": "127.0.0.1", "PORT": "3306", "USER": "root", "PASSWORD": ""}),
 }
 

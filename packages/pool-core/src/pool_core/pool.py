@@ -7,6 +7,7 @@ import os
 import threading
 import time
 import traceback
+from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -42,6 +43,46 @@ _COUNTERS = (
 )
 
 
+class _FairSlots:
+    """A first-come, first-served counting semaphore.
+
+    SQLAlchemy's queue lets a thread that just returned a connection take it
+    again ahead of threads already waiting, which can starve a waiter into a
+    timeout while the pool is healthy. Checkouts take a slot here first, in
+    arrival order; a released slot is handed straight to the oldest waiter.
+    """
+
+    def __init__(self, slots: int) -> None:
+        self._free = slots
+        self._lock = threading.Lock()
+        self._waiters: deque[threading.Event] = deque()
+
+    def acquire(self, timeout: float) -> bool:
+        with self._lock:
+            if self._free > 0 and not self._waiters:
+                self._free -= 1
+                return True
+            granted = threading.Event()
+            self._waiters.append(granted)
+        if granted.wait(timeout):
+            return True
+        with self._lock:
+            if granted.is_set():  # handed over just as the wait timed out
+                return True
+            self._waiters.remove(granted)
+            return False
+
+    def release(self) -> None:
+        with self._lock:
+            if self._waiters:
+                self._waiters.popleft().set()
+            else:
+                self._free += 1
+
+    def waiting(self) -> int:
+        return len(self._waiters)
+
+
 class AliasPool:
     """A bounded pool of physical connections for one alias in one process.
 
@@ -74,6 +115,8 @@ class AliasPool:
         self._waiting = 0
         self._lock = threading.Lock()
         self._held: dict[int, tuple[float, Any]] = {}
+        bound = options.max_connections
+        self._slots = None if bound is None else _FairSlots(bound)
         self._pool = QueuePool(
             connect,
             pool_size=options.pool_size,
@@ -104,13 +147,26 @@ class AliasPool:
         Raise PoolTimeout (a Django OperationalError) when none frees up.
         """
         start = time.monotonic()
+        slots = self._slots
         with self._lock:
             self._waiting += 1
         try:
-            fairy = self._pool.connect()
-        except sa_exc.TimeoutError:
-            self._bump("checkout_timeouts")
-            raise PoolTimeout(self._timeout_message()) from None
+            if slots is not None and not slots.acquire(self.options.timeout):
+                self._bump("checkout_timeouts")
+                raise PoolTimeout(self._timeout_message())
+            try:
+                fairy = self._pool.connect()
+            except sa_exc.TimeoutError:
+                if slots is not None:
+                    slots.release()
+                self._bump("checkout_timeouts")
+                raise PoolTimeout(self._timeout_message()) from None
+            except BaseException:
+                if slots is not None:
+                    slots.release()
+                raise
+            if slots is not None:
+                fairy.info["slot"] = True
         finally:
             waited = time.monotonic() - start
             with self._lock:
@@ -198,6 +254,8 @@ class AliasPool:
     def _on_checkin(self, dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
         info = record.info
         info["last_used"] = time.monotonic()
+        if info.pop("slot", False) and self._slots is not None:
+            self._slots.release()
         if self._held:
             self._held.pop(id(record), None)
         if dbapi_connection is None or info.get("foreign"):
