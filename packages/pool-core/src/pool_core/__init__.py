@@ -30,8 +30,8 @@ __all__ = [
 def stats(alias: str | None = None) -> Any:
     """Gauges and counters of this process's pools.
 
-    With *alias*, one dict (all zeros if the pool was not created yet is not
-    guessed: None is returned); without, a dict of alias -> dict.
+    With *alias*, that alias's dict, or None before its first checkout in
+    this process; without, a dict of alias -> dict for every live pool.
     """
     from .registry import all_pools, get_existing
 
