@@ -37,6 +37,10 @@ class PoolingMixin:
 
     _pool_fairy: Any = None
     _pool_current: AliasPool | None = None
+    #: True while Django's connect() runs: only then may init_connection_state be skipped.
+    _pool_connecting = False
+    #: Set while Django's health-check methods run: why a close() happens.
+    _pool_closing_for: str | None = None
 
     # -- vendor hooks -------------------------------------------------------
 
@@ -98,6 +102,42 @@ class PoolingMixin:
     def _pool_connect_physical(self, conn_params: dict[str, Any]) -> Any:
         return super().get_new_connection(conn_params)  # type: ignore[misc]
 
+    def connect(self) -> None:
+        self._pool_connecting = True
+        try:
+            super().connect()  # type: ignore[misc]
+        finally:
+            self._pool_connecting = False
+
+    def is_usable(self) -> bool:
+        # After close() the connection belongs to the pool and this wrapper
+        # holds None, also inside an atomic block (as with Django's own psycopg
+        # pool). PostgreSQL's is_usable() expects that; MySQL's would raise
+        # AttributeError.
+        if self.connection is None:  # type: ignore[has-type]
+            return False
+        return bool(super().is_usable())  # type: ignore[misc]
+
+    def close_if_health_check_failed(self) -> None:
+        # Django closes here only when is_usable() said no: that physical
+        # connection must be discarded, not handed to the next checkout.
+        self._pool_closing_for = "health_check"
+        try:
+            super().close_if_health_check_failed()  # type: ignore[misc]
+        finally:
+            self._pool_closing_for = None
+
+    def close_if_unusable_or_obsolete(self) -> None:
+        # Django closes here when autocommit was left changed, when the
+        # connection outlived CONN_MAX_AGE, or when errors occurred and
+        # is_usable() said no. errors_occurred is still True at _close() only
+        # in the last case (or when autocommit was left changed after an error).
+        self._pool_closing_for = "obsolete"
+        try:
+            super().close_if_unusable_or_obsolete()  # type: ignore[misc]
+        finally:
+            self._pool_closing_for = None
+
     @async_unsafe
     def get_new_connection(self, conn_params: dict[str, Any]) -> Any:
         if self.alias == NO_DB_ALIAS:  # type: ignore[attr-defined]
@@ -132,7 +172,9 @@ class PoolingMixin:
             super().init_connection_state()  # type: ignore[misc]
             return
         info = fairy.info
-        if info.get(_INIT_DONE):
+        if self._pool_connecting and info.get(_INIT_DONE):
+            # Only Django's connect() may skip it; an explicit call (to apply
+            # session settings again) runs as it would unpooled.
             return
         super().init_connection_state()  # type: ignore[misc]
         info[_INIT_DONE] = True
@@ -150,7 +192,13 @@ class PoolingMixin:
         # touch it, even if Django keeps the wrapper inside an atomic block.
         self.connection = None
         assert pool is not None
-        pool.give_back(fairy, dbapi_connection, self.errors_occurred)  # type: ignore[attr-defined]
+        errors_occurred = bool(self.errors_occurred)  # type: ignore[attr-defined]
+        reason = self._pool_closing_for
+        if reason == "health_check" or (reason == "obsolete" and errors_occurred):
+            # Django found this connection unusable: never hand it out again.
+            pool.discard(fairy)
+            return
+        pool.give_back(fairy, dbapi_connection, errors_occurred)
 
     def _pool_detach_after_fork(self) -> None:
         """In a forked child: drop the inherited checkout without using it."""

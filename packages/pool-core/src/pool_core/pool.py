@@ -324,6 +324,19 @@ class AliasPool:
         info["clean_return"] = True
         fairy.close()
 
+    def discard(self, fairy: Any) -> None:
+        """Close *fairy*'s physical connection instead of returning it.
+
+        For a connection that failed Django's health check (is_usable()):
+        the pool slot is freed and the next checkout opens a new connection.
+        Never raises.
+        """
+        logger.info("pool %r: discarding a connection that failed Django's health check", self.alias)
+        try:
+            fairy.invalidate()
+        except Exception:
+            logger.debug("pool %r: error while discarding a connection", self.alias, exc_info=True)
+
     def forget_after_fork(self) -> None:
         """In a forked child: make every idle inherited connection harmless."""
         self.retired = True
