@@ -6,6 +6,8 @@ Vendors override the ``pool_*`` static hooks; everything else is shared.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
@@ -118,25 +120,28 @@ class PoolingMixin:
             return False
         return bool(super().is_usable())  # type: ignore[misc]
 
+    @contextmanager
+    def _pool_closing_for_reason(self, reason: str) -> Iterator[None]:
+        """Tell _close() why Django is closing, for the duration of the call."""
+        self._pool_closing_for = reason
+        try:
+            yield
+        finally:
+            self._pool_closing_for = None
+
     def close_if_health_check_failed(self) -> None:
         # Django closes here only when is_usable() said no: that physical
         # connection must be discarded, not handed to the next checkout.
-        self._pool_closing_for = "health_check"
-        try:
+        with self._pool_closing_for_reason("health_check"):
             super().close_if_health_check_failed()  # type: ignore[misc]
-        finally:
-            self._pool_closing_for = None
 
     def close_if_unusable_or_obsolete(self) -> None:
         # Django closes here when autocommit was left changed, when the
         # connection outlived CONN_MAX_AGE, or when errors occurred and
         # is_usable() said no. errors_occurred is still True at _close() only
         # in the last case (or when autocommit was left changed after an error).
-        self._pool_closing_for = "obsolete"
-        try:
+        with self._pool_closing_for_reason("obsolete"):
             super().close_if_unusable_or_obsolete()  # type: ignore[misc]
-        finally:
-            self._pool_closing_for = None
 
     @async_unsafe
     def get_new_connection(self, conn_params: dict[str, Any]) -> Any:
@@ -205,7 +210,6 @@ class PoolingMixin:
         fairy = self._pool_fairy
         if fairy is None:
             return
-        pool = self._pool_current
         from . import _fork
 
         fairy.info["foreign"] = True
@@ -218,7 +222,6 @@ class PoolingMixin:
         self.atomic_blocks: list[Any] = []
         self.needs_rollback = False
         self.closed_in_transaction = False
-        del pool
 
 
 __all__ = ["PoolingMixin"]
