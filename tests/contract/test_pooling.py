@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 
 import pytest
@@ -122,8 +123,9 @@ def test_bound_under_threads(engine):
     assert len(engine.server_sessions()) <= 3
 
 
-def test_exhausted_pool_times_out_with_a_clear_django_error(engine):
+def test_exhausted_pool_times_out_with_a_clear_django_error(engine, caplog):
     alias = engine.make_alias({"POOL_SIZE": 1, "MAX_OVERFLOW": 0, "TIMEOUT": 0.2})
+    caplog.set_level(logging.WARNING, logger="pool_core")
     holding, release, ids = threading.Event(), threading.Event(), []
     t = threading.Thread(target=_hold, args=(alias, holding, release, ids))
     t.start()
@@ -141,6 +143,8 @@ def test_exhausted_pool_times_out_with_a_clear_django_error(engine):
     assert "POOL_SIZE=1" in message and "MAX_OVERFLOW=0" in message
     assert "1 connections checked out" in message
     assert pool_core.stats(alias)["checkout_timeouts"] == 1
+    warnings = [r for r in caplog.records if r.name == "pool_core" and r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "timed out" in warnings[0].getMessage()
     # Once the holder returned its connection, checkout works again.
     engine.backend_id(alias)
 
@@ -219,6 +223,8 @@ def test_recycle_replaces_old_connections(engine):
     connections[alias].close()
     assert first != second
     assert first not in engine.server_sessions()
+    s = pool_core.stats(alias)
+    assert (s["connections_recycled"], s["connections_invalidated"], s["connections_created"]) == (1, 0, 2)
 
 
 def test_several_aliases_have_their_own_pools(engine):

@@ -7,6 +7,8 @@ import os
 import threading
 import time
 import traceback
+import weakref
+from bisect import bisect_left
 from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -40,7 +42,44 @@ _COUNTERS = (
     "pings",
     "pings_failed",
     "leaks_detected",
+    "connections_reclaimed",
 )
+
+#: Upper bounds (milliseconds) of the checkout wait histogram; +Inf is implied.
+WAIT_BUCKETS_MS = (1.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0, 10000.0, 30000.0)
+
+
+class _Held:
+    """One checkout in progress: when, by which thread, from where."""
+
+    __slots__ = ("since", "thread", "stack", "reported", "dead_owner_seen", "unreclaimable_reported")
+
+    def __init__(self, thread: threading.Thread, stack: traceback.StackSummary | None) -> None:
+        self.since = time.monotonic()
+        self.thread = weakref.ref(thread)
+        self.stack = stack
+        self.reported = False
+        self.dead_owner_seen = False
+        self.unreclaimable_reported = False
+
+    def owner_alive(self) -> bool:
+        thread = self.thread()
+        return thread is not None and thread.is_alive()
+
+    def owner_name(self) -> str:
+        thread = self.thread()
+        return thread.name if thread is not None else "?"
+
+
+def format_stack(stack: traceback.StackSummary | None) -> str:
+    """The checkout stack, without the pool's and SQLAlchemy's own frames."""
+    if not stack:
+        return "  (stack not recorded: set LEAK_DETECTION_THRESHOLD to record it)\n"
+    frames = list(stack)
+    internal = (f"{os.sep}sqlalchemy{os.sep}", f"{os.sep}pool_core{os.sep}")
+    while frames and any(part in frames[-1].filename for part in internal):
+        frames.pop()
+    return "".join(traceback.format_list(frames))
 
 
 class _FairSlots:
@@ -112,9 +151,11 @@ class AliasPool:
         self._wait_count = 0
         self._wait_sum = 0.0
         self._wait_max = 0.0
+        self._wait_buckets = [0] * (len(WAIT_BUCKETS_MS) + 1)
         self._waiting = 0
         self._lock = threading.Lock()
-        self._held: dict[int, tuple[float, Any]] = {}
+        #: id(record) -> checkout in progress (owner thread, stack if recorded)
+        self._held: dict[int, _Held] = {}
         bound = options.max_connections
         self._slots = None if bound is None else _FairSlots(bound)
         self._pool = QueuePool(
@@ -152,15 +193,13 @@ class AliasPool:
             self._waiting += 1
         try:
             if slots is not None and not slots.acquire(self.options.timeout):
-                self._bump("checkout_timeouts")
-                raise PoolTimeout(self._timeout_message())
+                raise self._timed_out()
             try:
                 fairy = self._pool.connect()
             except sa_exc.TimeoutError:
                 if slots is not None:
                     slots.release()
-                self._bump("checkout_timeouts")
-                raise PoolTimeout(self._timeout_message()) from None
+                raise self._timed_out() from None
             except BaseException:
                 if slots is not None:
                     slots.release()
@@ -169,13 +208,23 @@ class AliasPool:
                 fairy.info["slot"] = True
         finally:
             waited = time.monotonic() - start
+            bucket = bisect_left(WAIT_BUCKETS_MS, waited * 1000.0)
             with self._lock:
                 self._waiting -= 1
                 self._wait_count += 1
                 self._wait_sum += waited
+                self._wait_buckets[bucket] += 1
                 if waited > self._wait_max:
                     self._wait_max = waited
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug("pool %r: checked out a connection in %.1f ms", self.alias, waited * 1000.0)
         return fairy
+
+    def _timed_out(self) -> PoolTimeout:
+        self._bump("checkout_timeouts")
+        message = self._timeout_message()
+        logger.warning("pool %r: checkout timed out: %s", self.alias, message)
+        return PoolTimeout(message)
 
     def _timeout_message(self) -> str:
         o = self.options
@@ -224,8 +273,8 @@ class AliasPool:
                 raise sa_exc.InvalidatePoolError("pre-ping failed")
             info.pop("suspect", None)
         self._bump("checkouts")
-        if o.leak_detection_threshold is not None:
-            self._held[id(record)] = (time.monotonic(), traceback.extract_stack(limit=24))
+        stack = None if o.leak_detection_threshold is None else traceback.extract_stack(limit=32)
+        self._held[id(record)] = _Held(threading.current_thread(), stack)
 
     def _on_reset(self, dbapi_connection: Any, record: ConnectionPoolEntry, state: Any) -> None:
         info = record.info
@@ -237,9 +286,17 @@ class AliasPool:
             return
         if info.pop("clean_return", False):
             return  # give_back() already did the work
-        # A checkout that was never returned (garbage-collected proxy).
-        self._bump("leaks_detected")
-        logger.warning("pool %r: a connection was garbage-collected without being returned", self.alias)
+        # A checkout that was never returned (garbage-collected proxy, e.g.
+        # the thread-local connection of a thread that ended).
+        self._bump("connections_reclaimed")
+        held = self._held.get(id(record))
+        logger.warning(
+            "pool %r: reclaimed a connection that was garbage-collected without being "
+            "returned (checked out by thread %r); checked out at:\n%s",
+            self.alias,
+            held.owner_name() if held else "?",
+            format_stack(held.stack if held else None),
+        )
         status = self.vendor.pool_transaction_state(dbapi_connection)
         if status == BROKEN:
             raise sa_exc.DisconnectionError("connection is broken")
@@ -248,7 +305,9 @@ class AliasPool:
             dbapi_connection.rollback()
         if self.options.reset_session:
             self._bump("session_resets")
-            self.vendor.pool_reset_session(dbapi_connection)
+            if not self.vendor.pool_reset_session(dbapi_connection):
+                info["reset_by_reconnect"] = True
+                raise sa_exc.DisconnectionError("session reset by reconnecting")
             info.pop("django_init", None)
 
     def _on_checkin(self, dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
@@ -256,23 +315,36 @@ class AliasPool:
         info["last_used"] = time.monotonic()
         if info.pop("slot", False) and self._slots is not None:
             self._slots.release()
-        if self._held:
-            self._held.pop(id(record), None)
+        self._held.pop(id(record), None)
         if dbapi_connection is None or info.get("foreign"):
             return
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug("pool %r: connection returned", self.alias)
         if self.retired:
             record.invalidate(soft=False)
 
     def _on_close(self, dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
         self._bump("connections_closed")
+        recycle = self.options.recycle
+        if (
+            recycle is not None
+            and not self.retired
+            and time.time() - getattr(record, "starttime", time.time()) > recycle
+        ):
+            self._bump("connections_recycled")
+            logger.info("pool %r: recycled a connection older than RECYCLE=%gs", self.alias, recycle)
 
     def _on_invalidate(self, dbapi_connection: Any, record: ConnectionPoolEntry, exception: Any) -> None:
+        if record.info.pop("reset_by_reconnect", False):
+            logger.debug("pool %r: closed a connection to reset its session (RESET_SESSION)", self.alias)
+            return
         if not self.retired:
             self._bump("connections_invalidated")
-            if exception is not None:
-                logger.info(
-                    "pool %r: discarded a broken connection (%s)", self.alias, type(exception).__name__
-                )
+            logger.info(
+                "pool %r: discarded a connection (%s)",
+                self.alias,
+                "invalidated" if exception is None else type(exception).__name__,
+            )
 
     # -- lifecycle ------------------------------------------------------------
 
@@ -309,7 +381,11 @@ class AliasPool:
                 dbapi_connection.rollback()
             if self.options.reset_session:
                 self._bump("session_resets")
-                self.vendor.pool_reset_session(dbapi_connection)
+                if not self.vendor.pool_reset_session(dbapi_connection):
+                    # No in-place reset for this driver: a new session is the reset.
+                    info["reset_by_reconnect"] = True
+                    fairy.invalidate()
+                    return
                 info.pop("django_init", None)
         except Exception as e:
             logger.info(
@@ -351,20 +427,31 @@ class AliasPool:
     # -- introspection -------------------------------------------------------
 
     def stats(self) -> dict[str, Any]:
-        """A snapshot of gauges and counters; every key always present."""
+        """A snapshot of gauges and counters; every key always present.
+
+        Cheap (one short lock, no I/O): fine to call per request.
+        """
         p = self._pool
         with self._lock:
             counters = dict(self._counters)
             waiting = self._waiting
             wait_count, wait_sum, wait_max = self._wait_count, self._wait_sum, self._wait_max
+            buckets = list(self._wait_buckets)
         checked_out = p.checkedout()
         idle = p.checkedin()
         o = self.options
+        cumulative: dict[str, int] = {}
+        running = 0
+        for bound, n in zip((*WAIT_BUCKETS_MS, float("inf")), buckets, strict=True):
+            running += n
+            cumulative["+Inf" if bound == float("inf") else f"{bound:g}"] = running
         return {
             "alias": self.alias,
             "pid": self.pid,
+            "vendor": self.description.split(" ", 1)[0],
             "pool_size": o.pool_size,
             "max_overflow": o.max_overflow,
+            "max_connections": o.max_connections,
             "connections_open": checked_out + idle,
             "connections_idle": idle,
             "connections_checked_out": checked_out,
@@ -374,12 +461,77 @@ class AliasPool:
             "checkout_wait_count": wait_count,
             "checkout_wait_ms_sum": wait_sum * 1000.0,
             "checkout_wait_ms_max": wait_max * 1000.0,
+            "checkout_wait_ms_p50": _quantile(buckets, wait_count, 0.50, wait_max),
+            "checkout_wait_ms_p95": _quantile(buckets, wait_count, 0.95, wait_max),
+            "checkout_wait_ms_p99": _quantile(buckets, wait_count, 0.99, wait_max),
+            "checkout_wait_ms_buckets": cumulative,
         }
 
-    def overdue(self) -> list[tuple[float, Any]]:
-        """Checkouts held longer than LEAK_DETECTION_THRESHOLD: (seconds, stack)."""
+    def overdue(self) -> list[tuple[float, str, str]]:
+        """Checkouts held longer than LEAK_DETECTION_THRESHOLD: (seconds, thread, stack)."""
         limit = self.options.leak_detection_threshold
         if limit is None:
             return []
         now = time.monotonic()
-        return [(now - t, s) for t, s in list(self._held.values()) if now - t >= limit]
+        return [
+            (now - h.since, h.owner_name(), format_stack(h.stack))
+            for h in list(self._held.values())
+            if now - h.since >= limit
+        ]
+
+    def housekeep(self) -> bool:
+        """Report new leaks; return True if a checkout's owner thread has ended.
+
+        Called periodically by the housekeeper thread (see _housekeeper.py).
+        """
+        limit = self.options.leak_detection_threshold
+        now = time.monotonic()
+        orphaned = False
+        for held in list(self._held.values()):
+            if limit is not None and not held.reported and now - held.since >= limit:
+                held.reported = True
+                self._bump("leaks_detected")
+                logger.warning(
+                    "pool %r: possible connection leak: a connection has been checked out for "
+                    "%.1f s (LEAK_DETECTION_THRESHOLD=%gs) by thread %r; checked out at:\n%s",
+                    self.alias,
+                    now - held.since,
+                    limit,
+                    held.owner_name(),
+                    format_stack(held.stack),
+                )
+            if not held.dead_owner_seen and not held.owner_alive():
+                held.dead_owner_seen = True
+                orphaned = True
+        return orphaned
+
+    def report_unreclaimable(self) -> None:
+        """Warn about checkouts whose thread ended but that are still referenced."""
+        for held in list(self._held.values()):
+            if held.dead_owner_seen and not held.unreclaimable_reported:
+                held.unreclaimable_reported = True
+                logger.warning(
+                    "pool %r: thread %r ended without returning its connection, which is still "
+                    "referenced elsewhere (shared with another thread?), so it was not reclaimed; "
+                    "checked out at:\n%s",
+                    self.alias,
+                    held.owner_name(),
+                    format_stack(held.stack),
+                )
+
+
+def _quantile(buckets: list[int], count: int, q: float, maximum: float) -> float:
+    """Estimate a quantile (ms) from the histogram, interpolating in its bucket."""
+    if count == 0:
+        return 0.0
+    rank = q * count
+    seen = 0
+    lower = 0.0
+    for i, n in enumerate(buckets):
+        upper = WAIT_BUCKETS_MS[i] if i < len(WAIT_BUCKETS_MS) else maximum * 1000.0
+        if n and seen + n >= rank:
+            upper = min(upper, maximum * 1000.0)
+            return lower + (upper - lower) * (rank - seen) / n
+        seen += n
+        lower = WAIT_BUCKETS_MS[i] if i < len(WAIT_BUCKETS_MS) else lower
+    return maximum * 1000.0

@@ -8,6 +8,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from . import _housekeeper
 from .options import parse_options
 from .pool import AliasPool
 
@@ -69,6 +70,7 @@ def get_pool(
             else:
                 pool.forget_after_fork()
         _pools[alias] = new
+        _housekeeper.ensure_running()
         logger.info(
             "pool %r: created for %s (POOL_SIZE=%d, MAX_OVERFLOW=%d)",
             alias,

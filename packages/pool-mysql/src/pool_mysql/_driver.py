@@ -63,15 +63,18 @@ class MySQLHooks:
         return int(dbapi_connection.fileno())
 
     @staticmethod
-    def pool_reset_session(dbapi_connection: Any) -> None:
+    def pool_reset_session(dbapi_connection: Any) -> bool:
         if is_pymysql(dbapi_connection):
             # COM_RESET_CONNECTION (0x1f): resets session variables, temporary
             # tables, prepared statements; keeps the login. One round trip.
             dbapi_connection._execute_command(0x1F, b"")
             dbapi_connection._read_ok_packet()
-        else:
-            from django.db import NotSupportedError
+            return True
+        # mysqlclient exposes no reset-connection call: the pool closes the
+        # connection instead, and the next checkout opens a fresh session.
+        return False
 
-            raise NotSupportedError(
-                "RESET_SESSION needs PyMySQL: mysqlclient has no reset-connection call."
-            )
+    @staticmethod
+    def pool_server_max_connections(cursor: Any) -> int | None:
+        cursor.execute("SELECT @@max_connections")
+        return int(cursor.fetchone()[0])

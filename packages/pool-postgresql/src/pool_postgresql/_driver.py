@@ -42,7 +42,16 @@ class PostgresHooks:
         return int(dbapi_connection.fileno())
 
     @staticmethod
-    def pool_reset_session(dbapi_connection: Any) -> None:
+    def pool_server_max_connections(cursor: Any) -> int | None:
+        cursor.execute(
+            "SELECT current_setting('max_connections')::int"
+            " - current_setting('superuser_reserved_connections')::int"
+            " - coalesce(current_setting('reserved_connections', true)::int, 0)"
+        )
+        return int(cursor.fetchone()[0])
+
+    @staticmethod
+    def pool_reset_session(dbapi_connection: Any) -> bool:
         autocommit = dbapi_connection.autocommit
         if not autocommit:
             dbapi_connection.autocommit = True
@@ -50,3 +59,4 @@ class PostgresHooks:
             cursor.execute("DISCARD ALL")
         if not autocommit:
             dbapi_connection.autocommit = False
+        return True
