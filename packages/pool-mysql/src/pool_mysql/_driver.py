@@ -7,11 +7,14 @@ installed, PyMySQL is installed under that name (``pymysql.install_as_MySQLdb``)
 from __future__ import annotations
 
 import importlib.util
+import logging
 from typing import Any
 
 from pool_core.pool import BROKEN, IDLE, IN_TRANSACTION, UNKNOWN
 
 _SERVER_STATUS_IN_TRANS = 1
+
+logger = logging.getLogger("pool_mysql")
 
 
 def install_pymysql_if_needed() -> None:
@@ -67,11 +70,25 @@ class MySQLHooks:
         if is_pymysql(dbapi_connection):
             # COM_RESET_CONNECTION (0x1f): resets session variables, temporary
             # tables, prepared statements; keeps the login. One round trip.
-            dbapi_connection._execute_command(0x1F, b"")
-            dbapi_connection._read_ok_packet()
+            conn = dbapi_connection
+            conn._execute_command(0x1F, b"")
+            conn._read_ok_packet()
+            # The reset returns session variables to the server's globals: put
+            # back what PyMySQL set when it connected (character set and
+            # collation, sql_mode, OPTIONS['init_command'], autocommit).
+            conn.set_character_set(conn.charset, getattr(conn, "collation", None))
+            with conn.cursor() as cursor:
+                if conn.sql_mode is not None:
+                    cursor.execute("SET sql_mode=%s", (conn.sql_mode,))
+                if conn.init_command is not None:
+                    cursor.execute(conn.init_command)
+            if conn.autocommit_mode is not None:
+                conn.autocommit(conn.autocommit_mode)
+            logger.debug("reset a PyMySQL session (COM_RESET_CONNECTION)")
             return True
         # mysqlclient exposes no reset-connection call: the pool closes the
         # connection instead, and the next checkout opens a fresh session.
+        logger.debug("mysqlclient cannot reset a session in place: the connection is replaced")
         return False
 
     @staticmethod

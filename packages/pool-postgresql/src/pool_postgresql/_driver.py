@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from django.db.backends.postgresql.psycopg_any import is_psycopg3
@@ -9,6 +10,8 @@ from django.db.backends.postgresql.psycopg_any import is_psycopg3
 from pool_core.pool import BROKEN, IDLE, IN_TRANSACTION
 
 __all__ = ["is_psycopg3", "PostgresHooks"]
+
+logger = logging.getLogger("pool_postgresql")
 
 # libpq's PQtransactionStatus, shared by both drivers' conn.info.transaction_status.
 _STATUS = {0: IDLE, 1: BROKEN, 2: IN_TRANSACTION, 3: IN_TRANSACTION, 4: BROKEN}
@@ -59,4 +62,5 @@ class PostgresHooks:
             cursor.execute("DISCARD ALL")
         if not autocommit:
             dbapi_connection.autocommit = False
+        logger.debug("reset a PostgreSQL session (DISCARD ALL)")
         return True
