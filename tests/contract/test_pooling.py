@@ -224,7 +224,10 @@ def test_recycle_replaces_old_connections(engine):
     assert first != second
     assert first not in engine.server_sessions()
     s = pool_core.stats(alias)
-    assert (s["connections_recycled"], s["connections_invalidated"], s["connections_created"]) == (1, 0, 2)
+    # Every connection but the current one was recycled (on a slow machine a
+    # checkout inside Django's connect() may already find one over RECYCLE).
+    assert s["connections_recycled"] >= 1 and s["connections_invalidated"] == 0
+    assert s["connections_created"] == s["connections_recycled"] + 1
 
 
 def test_several_aliases_have_their_own_pools(engine):
