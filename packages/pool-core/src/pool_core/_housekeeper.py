@@ -49,6 +49,14 @@ def ensure_running() -> None:
         _thread.start()
 
 
+def after_fork_in_child() -> None:
+    """Fresh locks: the parent's may have been held by a thread that is gone."""
+    global _start_lock, _wake, _thread
+    _start_lock = threading.Lock()
+    _wake = threading.Event()
+    _thread = None
+
+
 def wake() -> None:
     """Run a tick now (tests, and pool changes that shorten the interval)."""
     _wake.set()

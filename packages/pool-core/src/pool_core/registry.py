@@ -118,6 +118,7 @@ def dispose(alias: str | None = None) -> None:
 def _after_fork_in_child() -> None:
     global _lock
     _lock = threading.RLock()
+    _housekeeper.after_fork_in_child()
     for pool in list(_pools.values()):
         pool.forget_after_fork()
     _pools.clear()
