@@ -43,7 +43,7 @@ def configure(cfg: dict) -> None:
 
     settings.configure(
         DATABASES={"default": cfg["database"]},
-        INSTALLED_APPS=[],
+        INSTALLED_APPS=["django.contrib.contenttypes"],  # django-tenants imports ContentType
         USE_TZ=True,
         TIME_ZONE="UTC",
         LOGGING_CONFIG=None,
@@ -52,7 +52,9 @@ def configure(cfg: dict) -> None:
 
 
 def smoke_server(cfg: dict) -> dict:
-    from django.db import connection
+    from django.db import connections
+
+    connection = connections["default"]
 
     import pool_core
 
@@ -81,7 +83,9 @@ def smoke_server(cfg: dict) -> dict:
 
 
 def smoke_no_server(cfg: dict) -> dict:
-    from django.db import connection
+    from django.db import connections
+
+    connection = connections["default"]
 
     import pool_core
 
