@@ -96,7 +96,7 @@ def check_metadata(package: Package, entry: dict, core: Package) -> str:
                            f"'{core_spec(package)}'")
     if not entry.get("smoke"):
         raise ReleaseError("release-check.toml has no [[smoke]] entry for this vendor package")
-    return f"{version}, {CORE}{core_spec(package)} (floor {floor})"
+    return f"{version}, {CORE}{core_spec(package)} (floor {floor[0]}.{floor[1]})"
 
 
 def core_spec(package: Package) -> SpecifierSet:
