@@ -28,12 +28,11 @@ import time
 import zipfile
 from pathlib import Path
 
+import lib
+from lib import CORE, ROOT, Package, ReleaseError
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
-
-import lib
-from lib import CORE, ROOT, Package, ReleaseError
 
 SMOKE = Path(__file__).with_name("smoke.py")
 PYTHON = os.environ.get("POOL_RELEASE_PYTHON", "3.11")  # interpreter of the smoke venvs
@@ -314,7 +313,7 @@ def smoke(package: Package, entry: dict, wheel: Path, core_wheel: Path, core_ver
             f"pool-core {core_version}, Django {data['django']}: {where}")
 
 
-def oldest_core(package: Package, core: Package, core_wheel: Path, workdir: Path) -> tuple[Path, str] | None:
+def oldest_core(package: Package, core: Package, workdir: Path) -> tuple[Path, str] | None:
     """The wheel of the oldest pool-core the vendor admits; None when that is the in-tree one."""
     major, minor = core_floor(package)
     tag = f"{CORE}-v{major}.{minor}.0"
@@ -337,6 +336,11 @@ def oldest_core(package: Package, core: Package, core_wheel: Path, workdir: Path
                        f"to build it from and the in-tree {CORE} is {core.version}. Raise the floor to "
                        f"'>={in_tree.major}.{in_tree.minor}' if this package needs the newer core, "
                        f"or fetch the tags (git fetch --tags).")
+
+
+def oldest_core_detail(package: Package, core: Package, workdir: Path) -> tuple[Path, str] | str:
+    found = oldest_core(package, core, workdir)
+    return found if found else f"in-tree {CORE} {core.version} is the floor's X.Y: smoke-tested above"
 
 
 # -- main ----------------------------------------------------------------------------------
@@ -383,8 +387,8 @@ def main(argv: list[str]) -> int:
             for i, item in enumerate(smokes):
                 report.run(package.name, f"smoke {i + 1}/{len(smokes)}", smoke, package, item, wheel,
                            core_built[0], core.version)
-            floor = report.run(package.name, "oldest pool-core", lambda: oldest_core(
-                package, core, core_built[0], Path(workdir)) or "in-tree pool-core is the floor's X.Y")
+            floor = report.run(package.name, "oldest pool-core", oldest_core_detail,
+                               package, core, Path(workdir))
             if isinstance(floor, tuple):
                 oldest = [s for s in smokes if s.get("oldest_core")] or smokes[:1]
                 for item in oldest:
