@@ -56,8 +56,9 @@ class Report:
             return None
         seconds = time.monotonic() - start
         self.rows.append((package, check, "ok", seconds))
-        print(f"  ok   {check}{' - ' + detail if isinstance(detail, str) and detail else ''} "
-              f"({seconds:.1f} s)", flush=True)
+        shown = detail if isinstance(detail, str) else (
+            f"{CORE} {detail[1]} built from its tag" if isinstance(detail, tuple) else "")
+        print(f"  ok   {check}{' - ' + shown if shown else ''} ({seconds:.1f} s)", flush=True)
         return detail if detail is not None else True
 
 
@@ -70,7 +71,11 @@ def check_metadata(package: Package, entry: dict, core: Package) -> str:
     version = Version(package.version)
     for name in ("README.md", "CHANGELOG.md", "LICENSE"):
         if not (package.path / name).is_file():
-            raise ReleaseError(f"packages/{package.name}/{name} is missing")
+            hint = (" (cp LICENSE packages/<dist>/ and set license-files = [\"LICENSE\"] as in "
+                    "packages/pool-mysql/pyproject.toml)") if name == "LICENSE" else ""
+            raise ReleaseError(f"packages/{package.name}/{name} is missing{hint}")
+    if project.get("license-files") != ["LICENSE"]:
+        raise ReleaseError("[project] needs license-files = [\"LICENSE\"] so the wheel ships the license")
     if project.get("readme") != "README.md":
         raise ReleaseError("[project] readme must be \"README.md\"")
     if (package.path / "LICENSE").read_text() != (ROOT / "LICENSE").read_text():
@@ -206,6 +211,9 @@ def check_long_description(package: Package, wheel: Path) -> str:
         from readme_renderer.markdown import render
     except ImportError as exc:
         raise ReleaseError("readme_renderer[md] is not installed (run via `hatch run release:check`)") from exc
+    if "pip install" not in body or package.name not in body:
+        raise ReleaseError(f"the README (the package's index page) must show how to install it "
+                           f"(`pip install {package.name}...`)")
     html = render(body)
     if not html or "<h1" not in html:
         raise ReleaseError("the README does not render to HTML with a title")
