@@ -35,7 +35,7 @@ from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
 SMOKE = Path(__file__).with_name("smoke.py")
-PYTHON = os.environ.get("POOL_RELEASE_PYTHON", "3.11")  # interpreter of the smoke venvs
+PYTHON = os.environ.get("POOL_RELEASE_PYTHON", "{}.{}".format(*sys.version_info))  # smoke venvs
 SDIST_TOP = {"PKG-INFO", "pyproject.toml", "README.md", "CHANGELOG.md", "LICENSE", ".gitignore"}
 
 
