@@ -37,4 +37,5 @@ echo "== tests"
 # hatch runs every matrix env and stops at the first failure; pytest's exit
 # code 5 (no tests collected) is non-zero and fails the run too.
 $HATCH run test:run "$@"
+echo "== release"; HATCH=$HATCH bash scripts/release/check.sh
 echo "== all green"
