@@ -81,6 +81,42 @@ def test_leak_is_reported_with_the_checkout_stack(engine, caplog):
     assert pool_core.stats(alias)["leaks_detected"] == 1
 
 
+def test_waiter_reclaims_the_connection_of_a_dead_thread(engine):
+    """A checkout already waiting when the holder dies gets the connection (no timeout)."""
+    alias = engine.make_alias({"POOL_SIZE": 1, "MAX_OVERFLOW": 0, "TIMEOUT": 30})
+    holding, die = threading.Event(), threading.Event()
+
+    def holder():
+        connections[alias].ensure_connection()
+        holding.set()
+        die.wait(30)  # then end without closing
+
+    t = threading.Thread(target=holder)
+    t.start()
+    assert holding.wait(30)
+    got = []
+    waiter = threading.Thread(target=lambda: (got.append(engine.backend_id(alias)), connections[alias].close()))
+    waiter.start()
+    _wait_for(lambda: pool_core.stats(alias)["threads_waiting"] == 1, what="the waiter to queue")
+    die.set()
+    t.join()
+    waiter.join(30)
+    assert got and pool_core.stats(alias)["connections_reclaimed"] == 1
+    assert pool_core.stats(alias)["checkout_timeouts"] == 0
+
+
+def test_housekeeper_runs_only_when_needed(engine):
+    """No extra thread in processes that fork (gunicorn --preload) unless asked for."""
+    alias = engine.make_alias({"POOL_SIZE": 1})
+    engine.backend_id(alias)
+    connections[alias].close()
+    assert not _housekeeper.needed(pool_core.registry.get_existing(alias).options)
+    leaky = engine.make_alias({"POOL_SIZE": 1, "LEAK_DETECTION_THRESHOLD": 60})
+    engine.backend_id(leaky)
+    connections[leaky].close()
+    assert any(t.name == "pool_core-housekeeper" for t in threading.enumerate())
+
+
 def test_connection_of_a_dead_thread_is_reclaimed_and_rolled_back(engine, caplog):
     """A thread that ends holding a connection (and an open transaction) does not starve the pool."""
     from tests.testapp.models import Note
@@ -99,12 +135,14 @@ def test_connection_of_a_dead_thread_is_reclaimed_and_rolled_back(engine, caplog
     t.start()
     t.join()
     assert started
-    _wait_for(lambda: pool_core.stats(alias)["connections_checked_out"] == 0, what="the reclaim")
+    assert pool_core.stats(alias)["connections_checked_out"] == 1
+    # The pool's only connection is held by a dead thread: the next checkout
+    # reclaims it (rolled back) instead of waiting TIMEOUT and failing.
+    assert engine.backend_id(alias) == started[0]
     s = pool_core.stats(alias)
     assert s["connections_reclaimed"] == 1
     assert s["rollbacks_on_return"] == 1
-    # The pool's only connection is usable again, and the transaction was rolled back.
-    assert engine.backend_id(alias) == started[0]
+    assert s["checkout_timeouts"] == 0
     assert not Note.objects.using(alias).filter(text="from a dead thread").exists()
     connections[alias].close()
     assert any("reclaimed" in r.getMessage() and "doomed-worker" in r.getMessage() for r in caplog.records)

@@ -1,22 +1,20 @@
-"""One daemon thread per process that watches every pool.
+"""A daemon thread per process, started only when a pool needs it.
 
-Each tick it:
+It runs when an alias sets LEAK_DETECTION_THRESHOLD or settings.POOL_STATS_DIR
+is set (so a process that forks, e.g. gunicorn --preload, has no extra thread
+otherwise). Each tick it:
 - logs a WARNING with the checkout stack for connections held longer than
   LEAK_DETECTION_THRESHOLD (once per checkout);
-- notices checkouts whose owner thread has ended (a worker thread that died
-  holding its thread-local Django connection) and runs the garbage collector,
-  so that SQLAlchemy's finaliser returns them to the pool (rolled back) instead
-  of letting them starve the pool until the next automatic collection;
-- publishes this process's stats to ``settings.POOL_STATS_DIR`` when set, for
+- reclaims connections whose owner thread has ended (see
+  AliasPool.reclaim_orphans; checkouts that have to wait do it too);
+- publishes this process's stats to ``settings.POOL_STATS_DIR``, for
   ``manage.py pool_status`` and the Prometheus collector in other processes.
 
-Started lazily by the registry when a pool is created; after fork() the child
-starts its own when it creates its first pool.
+After fork() the child starts its own when it creates a pool that needs it.
 """
 
 from __future__ import annotations
 
-import gc
 import json
 import logging
 import os
@@ -84,17 +82,16 @@ def _run() -> None:
         _wake.clear()
 
 
+def needed(options: Any) -> bool:
+    return options.leak_detection_threshold is not None or stats_dir() is not None
+
+
 def tick() -> None:
     from . import registry
 
     pools = registry.all_pools()
-    orphaned = False
     for pool in pools.values():
-        orphaned = pool.housekeep() or orphaned
-    if orphaned:
-        gc.collect()
-        for pool in pools.values():
-            pool.report_unreclaimable()
+        pool.housekeep()
     publish(pools)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import threading
@@ -82,6 +83,10 @@ def format_stack(stack: traceback.StackSummary | None) -> str:
     return "".join(traceback.format_list(frames))
 
 
+#: Seconds between checks for reclaimable connections while a checkout waits.
+_WAIT_SLICE = 1.0
+
+
 class _FairSlots:
     """A first-come, first-served counting semaphore.
 
@@ -96,15 +101,27 @@ class _FairSlots:
         self._lock = threading.Lock()
         self._waiters: deque[threading.Event] = deque()
 
-    def acquire(self, timeout: float) -> bool:
+    def acquire(self, timeout: float, while_waiting: Callable[[], None] | None = None) -> bool:
+        """Take a slot, waiting up to *timeout* seconds in arrival order.
+
+        *while_waiting* runs once before waiting and then about every second
+        of the wait, without losing this waiter's place in the queue.
+        """
         with self._lock:
             if self._free > 0 and not self._waiters:
                 self._free -= 1
                 return True
             granted = threading.Event()
             self._waiters.append(granted)
-        if granted.wait(timeout):
-            return True
+        deadline = time.monotonic() + timeout
+        while True:
+            if while_waiting is not None:
+                while_waiting()
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            if granted.wait(min(remaining, _WAIT_SLICE)):
+                return True
         with self._lock:
             if granted.is_set():  # handed over just as the wait timed out
                 return True
@@ -192,7 +209,7 @@ class AliasPool:
         with self._lock:
             self._waiting += 1
         try:
-            if slots is not None and not slots.acquire(self.options.timeout):
+            if slots is not None and not slots.acquire(self.options.timeout, self.reclaim_orphans):
                 raise self._timed_out()
             try:
                 fairy = self._pool.connect()
@@ -479,34 +496,42 @@ class AliasPool:
             if now - h.since >= limit
         ]
 
-    def housekeep(self) -> bool:
-        """Report new leaks; return True if a checkout's owner thread has ended.
-
-        Called periodically by the housekeeper thread (see _housekeeper.py).
-        """
+    def housekeep(self) -> None:
+        """Log new leaks, reclaim connections of ended threads (housekeeper thread)."""
         limit = self.options.leak_detection_threshold
-        now = time.monotonic()
-        orphaned = False
-        for held in list(self._held.values()):
-            if limit is not None and not held.reported and now - held.since >= limit:
-                held.reported = True
-                self._bump("leaks_detected")
-                logger.warning(
-                    "pool %r: possible connection leak: a connection has been checked out for "
-                    "%.1f s (LEAK_DETECTION_THRESHOLD=%gs) by thread %r; checked out at:\n%s",
-                    self.alias,
-                    now - held.since,
-                    limit,
-                    held.owner_name(),
-                    format_stack(held.stack),
-                )
-            if not held.dead_owner_seen and not held.owner_alive():
-                held.dead_owner_seen = True
-                orphaned = True
-        return orphaned
+        if limit is not None:
+            now = time.monotonic()
+            for held in list(self._held.values()):
+                if not held.reported and now - held.since >= limit:
+                    held.reported = True
+                    self._bump("leaks_detected")
+                    logger.warning(
+                        "pool %r: possible connection leak: a connection has been checked out for "
+                        "%.1f s (LEAK_DETECTION_THRESHOLD=%gs) by thread %r; checked out at:\n%s",
+                        self.alias,
+                        now - held.since,
+                        limit,
+                        held.owner_name(),
+                        format_stack(held.stack),
+                    )
+        self.reclaim_orphans()
 
-    def report_unreclaimable(self) -> None:
-        """Warn about checkouts whose thread ended but that are still referenced."""
+    def reclaim_orphans(self) -> None:
+        """Return connections whose owner thread has ended without returning them.
+
+        A thread that dies holding its thread-local Django connection leaves
+        it to the garbage collector, which may not run for a long time: the
+        pool would stay short of a connection. Runs when a checkout has to
+        wait (so a dead thread never starves the pool) and on housekeeper
+        ticks. Collecting garbage makes SQLAlchemy's finaliser return the
+        connection (rolled back); one that is still referenced is left alone.
+        """
+        orphans = [h for h in list(self._held.values()) if not h.dead_owner_seen and not h.owner_alive()]
+        if not orphans:
+            return
+        for held in orphans:
+            held.dead_owner_seen = True
+        gc.collect()
         for held in list(self._held.values()):
             if held.dead_owner_seen and not held.unreclaimable_reported:
                 held.unreclaimable_reported = True

@@ -70,7 +70,8 @@ def get_pool(
             else:
                 pool.forget_after_fork()
         _pools[alias] = new
-        _housekeeper.ensure_running()
+        if _housekeeper.needed(options):
+            _housekeeper.ensure_running()
         logger.info(
             "pool %r: created for %s (POOL_SIZE=%d, MAX_OVERFLOW=%d)",
             alias,
