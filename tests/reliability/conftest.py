@@ -1,0 +1,127 @@
+"""Fixtures of the heavy fault and load scenarios (marker ``heavy``).
+
+Scenarios that restart a server or cut the network use throwaway servers
+started here (never the shared ones); the others use the suite's servers,
+each in a database of its own. Figures: see ``tests/reliability/_figures.py``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+from django.db import connections
+
+import pool_core
+from tests import _servers
+from tests._db import Engine, MySQLEngine, PostgresEngine
+from tests.conftest import ENGINES, MYSQL_DRIVER, PG_DRIVER, RUN_ID
+
+_ids = itertools.count()
+VENDORS = ["postgresql", "mysql"]
+
+
+def make_engine(server: _servers.Server, vendor: str, label: str) -> Engine:
+    """An Engine on its own new database of *server*, with a registered alias and the Note table."""
+    cls = PostgresEngine if vendor == "postgresql" else MySQLEngine
+    driver = ("psycopg3" if PG_DRIVER == "psycopg" else "psycopg2") if vendor == "postgresql" else MYSQL_DRIVER
+    e = cls(server, f"{RUN_ID}_{label}_{next(_ids)}", driver)
+    e.create_database()
+    e.alias = e.make_alias()
+    e.create_tables()
+    connections.close_all()
+    pool_core.dispose()  # the set-up connection must not count in the scenario
+    return e
+
+
+def drop_engine(e: Engine) -> None:
+    e.cleanup_aliases()
+    connections.close_all()
+    pool_core.dispose()
+    try:
+        e.admin_close()
+        e.drop_database()
+    finally:
+        e.admin_close()
+
+
+def shared_server(vendor: str) -> _servers.Server:
+    return next(e.server for e in ENGINES if e.vendor == vendor)
+
+
+@pytest.fixture(scope="session")
+def private_servers() -> Iterator[dict[str, _servers.Server]]:
+    """A throwaway PostgreSQL and MariaDB for this session, restartable."""
+    servers = {"postgresql": _servers.start_private_postgres(), "mysql": _servers.start_private_mariadb()}
+    yield servers
+    for s in servers.values():
+        for stop in s.stop:
+            stop()
+
+
+@pytest.fixture
+def fresh_pools() -> Iterator[None]:
+    connections.close_all()
+    pool_core.dispose()
+    pool_core.reset_defaults()
+    yield
+    connections.close_all()
+    pool_core.dispose()
+    pool_core.reset_defaults()
+
+
+class Monitor:
+    """Counts the server's sessions on one database from its own admin connection, until stopped.
+
+    A sample that fails (server down) is skipped; the admin connection is
+    reopened on the next one.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self._probe = type(engine)(engine.server, engine.dbname, engine.driver)
+        self.peak = 0
+        self.samples = 0
+        self.sessions_seen: set[int] = set()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="monitor", daemon=True)
+
+    def __enter__(self) -> Monitor:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(30)
+        self._probe.admin_close()
+
+    def sample(self) -> int:
+        ids = self._probe.server_sessions()
+        self.sessions_seen |= ids
+        self.samples += 1
+        self.peak = max(self.peak, len(ids))
+        return len(ids)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.sample()
+            except Exception:  # noqa: BLE001 - the server may be restarting
+                try:
+                    self._probe.admin_close()
+                except Exception:  # noqa: BLE001
+                    self._probe._admin = None
+                self._stop.wait(0.05)
+            self._stop.wait(0.005)
+
+
+def wait_until(predicate, seconds: float, what: str) -> None:
+    """Poll *predicate* until true; fail naming *what* after *seconds*."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"timed out after {seconds} s waiting for {what}")
