@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import select
 import threading
 import time
 import traceback
@@ -207,7 +208,9 @@ class AliasPool:
         info = record.info
         o = self.options
         if o.pre_ping and (
-            info.get("suspect") or time.monotonic() - info.get("last_used", 0.0) >= o.pre_ping_idle
+            info.get("suspect")
+            or time.monotonic() - info.get("last_used", 0.0) >= o.pre_ping_idle
+            or self._has_pending_input(dbapi_connection)
         ):
             self._bump("pings")
             try:
@@ -226,6 +229,32 @@ class AliasPool:
         self._bump("checkouts")
         if o.leak_detection_threshold is not None:
             self._held[id(record)] = (time.monotonic(), traceback.extract_stack(limit=24))
+
+    def _has_pending_input(self, dbapi_connection: Any) -> bool:
+        """True if the server sent something to a connection nobody was using.
+
+        An idle pooled connection has nothing to read; one the server killed
+        (pg_terminate_backend, KILL, a restart) reads a goodbye or EOF. One
+        poll() with no wait, no round trip: it catches connections killed
+        within PRE_PING_IDLE. When in doubt (no socket), say True: ping.
+        """
+        try:
+            fd = self.vendor.pool_fileno(dbapi_connection)
+        except Exception:
+            return True
+        if fd is None or fd < 0:
+            return True
+        try:
+            poll = getattr(select, "poll", None)  # gevent's monkey-patching removes it
+            if poll is not None:
+                poller = poll()
+                poller.register(fd, select.POLLIN | select.POLLPRI)
+                return bool(poller.poll(0))
+            if fd < 1024:  # select()'s FD_SETSIZE
+                return bool(select.select([fd], [], [], 0)[0])
+        except (OSError, ValueError):
+            return True
+        return False
 
     def _on_reset(self, dbapi_connection: Any, record: ConnectionPoolEntry, state: Any) -> None:
         info = record.info
