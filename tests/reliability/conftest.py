@@ -73,16 +73,36 @@ def fresh_pools() -> Iterator[None]:
     pool_core.reset_defaults()
 
 
+def _established_client_ports(server_port: int) -> set[int]:
+    """Local ports of this machine's ESTABLISHED TCP connections to *server_port* (client side)."""
+    ports = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = open(table).read().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            f = line.split()
+            local, remote, state = f[1], f[2], f[3]
+            if state == "01" and int(remote.rsplit(":", 1)[1], 16) == server_port:
+                ports.add(int(local.rsplit(":", 1)[1], 16))
+    return ports
+
+
 class Monitor:
     """Counts the server's sessions on one database from its own admin connection, until stopped.
 
-    A sample that fails (server down) is skipped; the admin connection is
-    reopened on the next one.
+    ``peak`` counts sessions still open at both ends: a session whose client
+    already closed its socket (an overflow connection the pool just closed)
+    lingers on the server for a moment until the backend exits; those are
+    counted apart in ``peak_raw``. A sample that fails (server down) is
+    skipped; the admin connection is reopened on the next one.
     """
 
     def __init__(self, engine: Engine) -> None:
         self._probe = type(engine)(engine.server, engine.dbname, engine.driver)
         self.peak = 0
+        self.peak_raw = 0
         self.samples = 0
         self.sessions_seen: set[int] = set()
         self._stop = threading.Event()
@@ -97,12 +117,30 @@ class Monitor:
         self._thread.join(30)
         self._probe.admin_close()
 
+    def _sessions(self) -> dict[int, int | None]:
+        """Server session id -> the client's TCP port (None if not over TCP)."""
+        p = self._probe
+        if p.vendor == "postgresql":
+            rows = p.q("SELECT pid, client_port FROM pg_stat_activity WHERE datname = %s "
+                       "AND pid <> pg_backend_pid()", [p.dbname])
+            return {int(i): (int(port) if port and port > 0 else None) for i, port in rows}
+        rows = p.q("SELECT ID, HOST FROM information_schema.PROCESSLIST WHERE DB = %s "
+                   "AND ID <> CONNECTION_ID()", [p.dbname])
+        out: dict[int, int | None] = {}
+        for i, host in rows:
+            port = str(host or "").rpartition(":")[2]
+            out[int(i)] = int(port) if port.isdigit() else None
+        return out
+
     def sample(self) -> int:
-        ids = self._probe.server_sessions()
-        self.sessions_seen |= ids
+        sessions = self._sessions()
+        client_ports = _established_client_ports(self._probe.server.port)
+        live = [i for i, port in sessions.items() if port is None or port in client_ports]
+        self.sessions_seen |= set(sessions)
         self.samples += 1
-        self.peak = max(self.peak, len(ids))
-        return len(ids)
+        self.peak = max(self.peak, len(live))
+        self.peak_raw = max(self.peak_raw, len(sessions))
+        return len(live)
 
     def _run(self) -> None:
         while not self._stop.is_set():

@@ -173,6 +173,6 @@ def test_256_threads_on_10_plus_10(eng):
     connections[alias_t].close()
 
     record("4. exhaustion", eng.id, operations=THREADS * OPS + (THREADS - bound) + 32, faults=None,
-           errors=len(errors) + len(waiter_errors), rows_lost=lost, peak_connections=mon.peak, bound=bound,
+           errors=len(errors) + len(waiter_errors), rows_lost=lost, peak_connections=mon.peak, bound=bound, peak_raw=mon.peak_raw,
            note=f"{THREADS} threads; 0 timeouts under load; queue of {THREADS - bound} served in order "
                 f"(pool grant order exact; threads saw up to {overtaken} overtakes from scheduling); 32/32 forced timeouts raised PoolTimeout")

@@ -138,7 +138,7 @@ def test_kills_idle_and_in_flight(eng):
         assert type(e).__module__ == "django.db.utils", repr(e)
     assert mon.peak <= bound
     record("2. connections killed by the server", eng.id, operations=ops[0], faults=idle_kills + flight_kills[0],
-           errors=len(errors), rows_lost=len(lost), peak_connections=mon.peak, bound=bound,
+           errors=len(errors), rows_lost=len(lost), peak_connections=mon.peak, bound=bound, peak_raw=mon.peak_raw,
            note=f"{idle_kills} kills of idle pooled connections -> 0 errors; {flight_kills[0]} kills mid-query "
                 f"-> {len(errors_flight)} requests failed, all django.db.utils "
                 f"({', '.join(sorted({type(e).__name__ for e in errors_flight}))}); 0 errors afterwards")

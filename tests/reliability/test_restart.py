@@ -105,7 +105,7 @@ def test_restart_under_load(eng):
     assert stats["connections_checked_out"] == 0
     assert 0 < stats["connections_open"] <= bound
     record("1. server restart under load", eng.id, operations=ops[0], faults=RESTARTS, errors=len(failures),
-           rows_lost=len(lost), peak_connections=mon.peak, bound=bound,
+           rows_lost=len(lost), peak_connections=mon.peak, bound=bound, peak_raw=mon.peak_raw,
            note=f"{THREADS} threads, pool {SIZE}+{OVERFLOW}, {RESTARTS} fast restarts; "
                 f"{len(committed)} commits all in the table; errors only in requests started during "
                 f"an outage, 0 after; {stats['connections_created']} connections opened in all")

@@ -101,6 +101,6 @@ def test_tenants_never_see_each_other(eng, limit_set_calls):
     assert shared >= 1  # the tenants really took turns on the same connections
     assert mon.peak <= bound
     record("7. django-tenants isolation", f"{eng.id} LIMIT_SET_CALLS={limit_set_calls}", operations=ops[0],
-           faults=None, errors=len(errors), rows_lost=lost, peak_connections=mon.peak, bound=bound,
+           faults=None, errors=len(errors), rows_lost=lost, peak_connections=mon.peak, bound=bound, peak_raw=mon.peak_raw,
            note=f"{THREADS} threads alternating 2 tenants (write + read) on pool {SIZE}+{OVERFLOW}; "
                 f"{shared} of {len(backends)} server connections served both tenants; 0 foreign rows seen")
