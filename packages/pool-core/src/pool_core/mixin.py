@@ -70,6 +70,14 @@ class PoolingMixin:
     def pool_reset_session(dbapi_connection: Any) -> None:
         raise NotSupportedError("RESET_SESSION is not supported by this backend.")
 
+    @staticmethod
+    def pool_connect_timeout_params(conn_params: dict[str, Any], seconds: float) -> dict[str, Any]:
+        """Return *conn_params* with the driver's connect timeout set (CONNECT_TIMEOUT).
+
+        A timeout given in OPTIONS wins. The default knows no driver: no change.
+        """
+        return conn_params
+
     def pool_key_extra(self) -> tuple[Any, ...]:
         """Settings besides conn_params that a pooled connection depends on."""
         return (getattr(self, "timezone_name", None),)
@@ -154,10 +162,14 @@ class PoolingMixin:
         pool = registry.get_existing(self.alias)  # type: ignore[attr-defined]
         if pool is None or pool.key != key:
             template = self
+            connect_timeout = self.pool_options.connect_timeout
+            connect_params = conn_params
+            if connect_timeout is not None:
+                connect_params = self.pool_connect_timeout_params(dict(conn_params), connect_timeout)
 
             def connect() -> Any:
                 wrapper = registry.current_wrapper() or template
-                return wrapper._pool_connect_physical(conn_params)
+                return wrapper._pool_connect_physical(connect_params)
 
             pool = registry.get_pool(self, key, connect, self.pool_description(conn_params))
         registry._tls.wrapper = self

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import select
+import socket
 import threading
 import time
 import traceback
@@ -42,6 +44,23 @@ _COUNTERS = (
     "pings_failed",
     "leaks_detected",
 )
+
+
+def _shutdown_socket(fileno: Callable[[Any], int | None], dbapi_connection: Any) -> None:
+    """Shut down a driver's socket (both directions) without closing its descriptor."""
+    try:
+        fd = fileno(dbapi_connection)
+        if fd is None or fd < 0:
+            return
+        sock = socket.socket(fileno=os.dup(fd))
+    except Exception:
+        return
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+    finally:
+        sock.close()  # closes the duplicate only
 
 
 class _FairSlots:
@@ -118,8 +137,11 @@ class AliasPool:
         self._held: dict[int, tuple[float, Any]] = {}
         bound = options.max_connections
         self._slots = None if bound is None else _FairSlots(bound)
+        self._connect = connect
+        self._connect_failed = False
+        self._last_collect = 0.0
         self._pool = QueuePool(
-            connect,
+            self._open,
             pool_size=options.pool_size,
             max_overflow=options.max_overflow,
             timeout=options.timeout,
@@ -136,6 +158,28 @@ class AliasPool:
         event.listen(self._pool, "checkin", self._on_checkin)
         event.listen(self._pool, "close", self._on_close)
         event.listen(self._pool, "invalidate", self._on_invalidate)
+
+    def _open(self) -> Any:
+        """Open one physical connection (QueuePool's creator).
+
+        psycopg 3 leaves the socket of a timed-out connection attempt open in
+        a reference cycle until the garbage collector runs; on a congested
+        network those sockets can still complete their handshake and hold
+        server sessions outside the pool's bound. So the first connect after
+        a failed one collects garbage first (at most once a second).
+        """
+        if self._connect_failed:
+            now = time.monotonic()
+            if now - self._last_collect >= 1.0:
+                self._last_collect = now
+                gc.collect()
+        try:
+            connection = self._connect()
+        except BaseException:
+            self._connect_failed = True
+            raise
+        self._connect_failed = False
+        return connection
 
     def __repr__(self) -> str:
         return f"<AliasPool {self.alias!r} {self.description} pid={self.pid}>"
@@ -214,7 +258,7 @@ class AliasPool:
         ):
             self._bump("pings")
             try:
-                ok = self.vendor.pool_ping(dbapi_connection)
+                ok = self._ping(dbapi_connection)
             except Exception:
                 ok = False
             if not ok:
@@ -229,6 +273,38 @@ class AliasPool:
         self._bump("checkouts")
         if o.leak_detection_threshold is not None:
             self._held[id(record)] = (time.monotonic(), traceback.extract_stack(limit=24))
+
+    def _ping(self, dbapi_connection: Any) -> bool:
+        """The vendor's ping, bounded by CONNECT_TIMEOUT when it is set.
+
+        A ping that gets no answer in time (a silent network) has its socket
+        shut down, which makes the driver's blocked read return at once; the
+        connection then counts as failed and is replaced.
+        """
+        limit = self.options.connect_timeout
+        if limit is None:
+            return bool(self.vendor.pool_ping(dbapi_connection))
+        guard = threading.Lock()
+        state = {"done": False, "fired": False}
+
+        def sever() -> None:
+            with guard:
+                if state["done"]:
+                    return
+                state["fired"] = True
+            logger.info("pool %r: pre-ping got no answer within CONNECT_TIMEOUT=%g s", self.alias, limit)
+            _shutdown_socket(self.vendor.pool_fileno, dbapi_connection)
+
+        timer = threading.Timer(limit, sever)
+        timer.daemon = True
+        timer.start()
+        try:
+            ok = bool(self.vendor.pool_ping(dbapi_connection))
+        finally:
+            with guard:
+                state["done"] = True
+            timer.cancel()
+        return ok and not state["fired"]
 
     def _has_pending_input(self, dbapi_connection: Any) -> bool:
         """True if the server sent something to a connection nobody was using.

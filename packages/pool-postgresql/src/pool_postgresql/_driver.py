@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from django.db.backends.postgresql.psycopg_any import is_psycopg3
@@ -40,6 +41,12 @@ class PostgresHooks:
     @staticmethod
     def pool_fileno(dbapi_connection: Any) -> int | None:
         return int(dbapi_connection.fileno())
+
+    @staticmethod
+    def pool_connect_timeout_params(conn_params: dict[str, Any], seconds: float) -> dict[str, Any]:
+        # libpq: whole seconds, and anything below 2 counts as 2.
+        conn_params.setdefault("connect_timeout", max(2, math.ceil(seconds)))
+        return conn_params
 
     @staticmethod
     def pool_reset_session(dbapi_connection: Any) -> None:
