@@ -99,7 +99,13 @@ class Monitor:
     skipped; the admin connection is reopened on the next one.
     """
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, via_port: int | None = None, pool_alias: str | None = None) -> None:
+        # Clients reach the server through a proxy on via_port: then ``peak``
+        # is the pool's own count of open connections for pool_alias, and
+        # ``peak_raw`` the established client sockets to the proxy (driver
+        # leftovers included: see the CONNECT_TIMEOUT notes in the README).
+        self._via_port = via_port
+        self._pool_alias = pool_alias
         self._probe = type(engine)(engine.server, engine.dbname, engine.driver)
         self.peak = 0
         self.peak_raw = 0
@@ -133,14 +139,20 @@ class Monitor:
         return out
 
     def sample(self) -> int:
-        sessions = self._sessions()
-        client_ports = _established_client_ports(self._probe.server.port)
-        live = [i for i, port in sessions.items() if port is None or port in client_ports]
-        self.sessions_seen |= set(sessions)
+        if self._via_port is not None:
+            stats = pool_core.stats(self._pool_alias) or {}
+            live = stats.get("connections_open", 0)
+            raw = len(_established_client_ports(self._via_port))
+        else:
+            sessions = self._sessions()
+            client_ports = _established_client_ports(self._probe.server.port)
+            live = sum(1 for port in sessions.values() if port is None or port in client_ports)
+            raw = len(sessions)
+            self.sessions_seen |= set(sessions)
         self.samples += 1
-        self.peak = max(self.peak, len(live))
-        self.peak_raw = max(self.peak_raw, len(sessions))
-        return len(live)
+        self.peak = max(self.peak, live)
+        self.peak_raw = max(self.peak_raw, raw)
+        return live
 
     def _run(self) -> None:
         while not self._stop.is_set():
