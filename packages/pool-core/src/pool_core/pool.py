@@ -46,12 +46,9 @@ _COUNTERS = (
 )
 
 
-def _shutdown_socket(fileno: Callable[[Any], int | None], dbapi_connection: Any) -> None:
+def _shutdown_socket(fd: int) -> None:
     """Shut down a driver's socket (both directions) without closing its descriptor."""
     try:
-        fd = fileno(dbapi_connection)
-        if fd is None or fd < 0:
-            return
         sock = socket.socket(fileno=os.dup(fd))
     except Exception:
         return
@@ -282,7 +279,13 @@ class AliasPool:
         connection then counts as failed and is replaced.
         """
         limit = self.options.connect_timeout
-        if limit is None:
+        try:
+            # Read now: some drivers (mysqlclient) refuse calls from another
+            # thread while the ping is running.
+            fd = self.vendor.pool_fileno(dbapi_connection)
+        except Exception:
+            fd = None
+        if limit is None or fd is None or fd < 0:
             return bool(self.vendor.pool_ping(dbapi_connection))
         guard = threading.Lock()
         state = {"done": False, "fired": False}
@@ -293,7 +296,7 @@ class AliasPool:
                     return
                 state["fired"] = True
             logger.info("pool %r: pre-ping got no answer within CONNECT_TIMEOUT=%g s", self.alias, limit)
-            _shutdown_socket(self.vendor.pool_fileno, dbapi_connection)
+            _shutdown_socket(fd)
 
         timer = threading.Timer(limit, sever)
         timer.daemon = True
