@@ -34,6 +34,8 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
+#: Rows recorded in this process; the reliability conftest prints them at the end of the run.
+SESSION_ROWS: list[dict[str, Any]] = []
 
 
 def results_path() -> Path:
@@ -55,10 +57,16 @@ def record(scenario: str, setup: str, *, operations: int | None, faults: int | N
         row["django"] = django.get_version()
     except ImportError:
         pass
+    SESSION_ROWS.append(row)
     path = results_path()
     with path.open("a", encoding="utf-8") as f:
         f.write(json.dumps(row, sort_keys=True) + "\n")
-    print(f"\nFIGURES {scenario} [{setup}]: " + ", ".join(
-        f"{k}={row[k]}" for k in ("operations", "faults", "errors", "rows_lost", "peak_connections", "bound")
-    ) + (f" ({note})" if note else ""))
+    print("\n" + summary(row))
     return row
+
+
+def summary(row: dict[str, Any]) -> str:
+    figures = ", ".join(
+        f"{k}={row[k]}" for k in ("operations", "faults", "errors", "rows_lost", "peak_connections", "bound")
+    )
+    return f"FIGURES {row['scenario']} [{row['setup']}]: {figures}" + (f" ({row['note']})" if row["note"] else "")

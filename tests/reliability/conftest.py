@@ -19,9 +19,20 @@ import pool_core
 from tests import _servers
 from tests._db import Engine, MySQLEngine, PostgresEngine
 from tests.conftest import ENGINES, MYSQL_DRIVER, PG_DRIVER, RUN_ID
+from tests.reliability import _figures
 
 _ids = itertools.count()
 VENDORS = ["postgresql", "mysql"]
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """State every scenario's figures in the test output, passed or not."""
+    if _figures.SESSION_ROWS:
+        terminalreporter.section("reliability figures")
+        for row in _figures.SESSION_ROWS:
+            terminalreporter.write_line(_figures.summary(row))
+        terminalreporter.write_line(f"(appended to {_figures.results_path()}; "
+                                    "scripts/reliability_report.py renders RELIABILITY.md)")
 
 
 def make_engine(server: _servers.Server, vendor: str, label: str) -> Engine:
