@@ -176,7 +176,7 @@ def test_web_server_process_model(eng, model, tmp_path):
     lost = len(result["tags"] - _rows(eng.alias))
     assert result["errors"] == [], result["errors"][:5]
     assert load["non2xx"] == 0 and load["socket_errors"] == 0, load["output"]
-    assert len(result["ok"]) >= load["requests"] > CONCURRENCY
+    assert len(result["ok"]) >= load["requests"] > 0
     assert result["overlaps"] == [], result["overlaps"][:5]
     # The kernel spreads accepts over the workers as it likes; usually both serve.
     assert 1 <= len(result["pids"]) <= WORKERS, (result["pids"], server_out[-2000:])
