@@ -175,7 +175,7 @@ class Monitor:
                 except Exception:  # noqa: BLE001
                     self._probe._admin = None
                 self._stop.wait(0.05)
-            self._stop.wait(0.005)
+            self._stop.wait(0.02)  # sampling must not starve the load of CPU
 
 
 def wait_until(predicate, seconds: float, what: str) -> None:
