@@ -57,8 +57,11 @@ def render(rows: list[dict]) -> str:
         f"{len(rows)} scenario runs, {total_ops} operations, {total_faults} faults injected, "
         f"{total_lost} rows lost, {len(over)} runs over their connection bound.",
         "",
-        "Each scenario asserts its figures: rows lost must be 0 and peak server connections "
-        "(sampled from `pg_stat_activity` / `PROCESSLIST` during the run) must stay within the bound. "
+        "Each scenario asserts its figures: rows lost must be 0 and peak server connections must stay "
+        "within the bound. Peak server connections are sampled from `pg_stat_activity` / `PROCESSLIST` "
+        "during the run, counting sessions still open at both ends (a session whose client already "
+        "closed it lingers for a moment on the server); behind the network-cut proxy they are the pool's "
+        "own count. "
         "Errors are the operations that raised; the notes say which ones a scenario allows "
         "(those in flight while a fault was active) and what it checked about them.",
         "",
