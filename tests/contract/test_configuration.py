@@ -122,3 +122,18 @@ def test_password_never_in_repr_stats_or_logs(engine, caplog):
     registry.register(PoolCollector(use_stats_dir=False))
     assert SECRET not in generate_latest(registry).decode()
     assert SECRET not in caplog.text
+
+
+def test_connect_timeout_reaches_the_driver_unless_options_set_one(engine):
+    """CONNECT_TIMEOUT becomes the driver's connect_timeout; OPTIONS['connect_timeout'] wins."""
+    from pool_core.options import parse_options
+
+    assert parse_options("x", {"CONNECT_TIMEOUT": 1.5}).connect_timeout == 1.5
+    assert parse_options("x", {"CONNECT_TIMEOUT": None}).connect_timeout is None
+    wrapper = type(connections[engine.alias])
+    params = wrapper.pool_connect_timeout_params({}, 0.5)
+    assert params["connect_timeout"] == (2 if engine.vendor == "postgresql" else 1)  # whole seconds, libpq's minimum
+    assert wrapper.pool_connect_timeout_params({"connect_timeout": 9}, 3)["connect_timeout"] == 9
+    alias = engine.make_alias({"POOL_SIZE": 1, "MAX_OVERFLOW": 0, "CONNECT_TIMEOUT": 3})
+    engine.backend_id(alias)  # connects with it
+    connections[alias].close()

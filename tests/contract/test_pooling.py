@@ -298,3 +298,29 @@ def test_waiters_are_served_in_arrival_order(engine):
     for t in threads:
         t.join(60)
     assert order == [0, 1, 2, 3, 4]
+
+
+def test_connection_killed_while_idle_is_replaced_within_pre_ping_idle(engine):
+    """A connection killed seconds (not minutes) after its return is still never handed out.
+
+    Default PRE_PING_IDLE: the connection is too fresh to be pinged by age,
+    but the server's goodbye is waiting on its socket, so the pool pings it.
+    """
+    alias = engine.make_alias({"POOL_SIZE": 1, "MAX_OVERFLOW": 0, "PRE_PING_IDLE": 3600})
+    victim = engine.backend_id(alias)
+    connections[alias].close()
+    engine.kill(victim)
+    if engine.vendor == "mysql":  # KILL returns before the socket is closed
+        for _ in range(500):
+            if victim not in engine.server_sessions():
+                break
+            threading.Event().wait(0.01)
+    replacement = engine.backend_id(alias)
+    connections[alias].close()
+    assert replacement != victim
+    s = pool_core.stats(alias)
+    assert s["pings"] == 1 and s["pings_failed"] == 1
+    # A connection nobody touched is not pinged.
+    engine.backend_id(alias)
+    connections[alias].close()
+    assert pool_core.stats(alias)["pings"] == 1

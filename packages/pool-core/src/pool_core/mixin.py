@@ -77,6 +77,14 @@ class PoolingMixin:
         """Connections the server accepts for ordinary clients, or None if unknown."""
         return None
 
+    @staticmethod
+    def pool_connect_timeout_params(conn_params: dict[str, Any], seconds: float) -> dict[str, Any]:
+        """Return *conn_params* with the driver's connect timeout set (CONNECT_TIMEOUT).
+
+        A timeout given in OPTIONS wins. The default knows no driver: no change.
+        """
+        return conn_params
+
     def pool_key_extra(self) -> tuple[Any, ...]:
         """Settings besides conn_params that a pooled connection depends on."""
         return (getattr(self, "timezone_name", None),)
@@ -163,12 +171,16 @@ class PoolingMixin:
             # A weak reference: the pool outlives this wrapper (and its thread),
             # and must not keep it, or its checkout, alive.
             template = weakref.ref(self)
+            connect_timeout = self.pool_options.connect_timeout
+            connect_params = conn_params
+            if connect_timeout is not None:
+                connect_params = self.pool_connect_timeout_params(dict(conn_params), connect_timeout)
 
             def connect() -> Any:
                 wrapper = registry.current_wrapper() or template()
                 if wrapper is None:  # pragma: no cover  (connects happen inside checkout())
                     raise RuntimeError("no DatabaseWrapper to open a connection with")
-                return wrapper._pool_connect_physical(conn_params)
+                return wrapper._pool_connect_physical(connect_params)
 
             pool = registry.get_pool(self, key, connect, self.pool_description(conn_params))
         registry._tls.wrapper = self

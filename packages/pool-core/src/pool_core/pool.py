@@ -5,6 +5,8 @@ from __future__ import annotations
 import gc
 import logging
 import os
+import select
+import socket
 import threading
 import time
 import traceback
@@ -85,6 +87,20 @@ def format_stack(stack: traceback.StackSummary | None) -> str:
 
 #: Seconds between checks for reclaimable connections while a checkout waits.
 _WAIT_SLICE = 1.0
+
+
+def _shutdown_socket(fd: int) -> None:
+    """Shut down a driver's socket (both directions) without closing its descriptor."""
+    try:
+        sock = socket.socket(fileno=os.dup(fd))
+    except Exception:
+        return
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+    finally:
+        sock.close()  # closes the duplicate only
 
 
 class _FairSlots:
@@ -175,8 +191,11 @@ class AliasPool:
         self._held: dict[int, _Held] = {}
         bound = options.max_connections
         self._slots = None if bound is None else _FairSlots(bound)
+        self._connect = connect
+        self._connect_failed = False
+        self._last_collect = 0.0
         self._pool = QueuePool(
-            connect,
+            self._open,
             pool_size=options.pool_size,
             max_overflow=options.max_overflow,
             timeout=options.timeout,
@@ -193,6 +212,28 @@ class AliasPool:
         event.listen(self._pool, "checkin", self._on_checkin)
         event.listen(self._pool, "close", self._on_close)
         event.listen(self._pool, "invalidate", self._on_invalidate)
+
+    def _open(self) -> Any:
+        """Open one physical connection (QueuePool's creator).
+
+        psycopg 3 leaves the socket of a timed-out connection attempt open in
+        a reference cycle until the garbage collector runs; on a congested
+        network those sockets can still complete their handshake and hold
+        server sessions outside the pool's bound. So the first connect after
+        a failed one collects garbage first (at most once a second).
+        """
+        if self._connect_failed:
+            now = time.monotonic()
+            if now - self._last_collect >= 1.0:
+                self._last_collect = now
+                gc.collect()
+        try:
+            connection = self._connect()
+        except BaseException:
+            self._connect_failed = True
+            raise
+        self._connect_failed = False
+        return connection
 
     def __repr__(self) -> str:
         return f"<AliasPool {self.alias!r} {self.description} pid={self.pid}>"
@@ -273,11 +314,13 @@ class AliasPool:
         info = record.info
         o = self.options
         if o.pre_ping and (
-            info.get("suspect") or time.monotonic() - info.get("last_used", 0.0) >= o.pre_ping_idle
+            info.get("suspect")
+            or time.monotonic() - info.get("last_used", 0.0) >= o.pre_ping_idle
+            or self._has_pending_input(dbapi_connection)
         ):
             self._bump("pings")
             try:
-                ok = self.vendor.pool_ping(dbapi_connection)
+                ok = self._ping(dbapi_connection)
             except Exception:
                 ok = False
             if not ok:
@@ -292,6 +335,71 @@ class AliasPool:
         self._bump("checkouts")
         stack = None if o.leak_detection_threshold is None else traceback.extract_stack(limit=32)
         self._held[id(record)] = _Held(threading.current_thread(), stack)
+
+    def _ping(self, dbapi_connection: Any) -> bool:
+        """The vendor's ping, bounded by CONNECT_TIMEOUT when it is set.
+
+        A ping that gets no answer in time (a silent network) has its socket
+        shut down, which makes the driver's blocked read return at once; the
+        connection then counts as failed and is replaced.
+        """
+        limit = self.options.connect_timeout
+        try:
+            # Read now: some drivers (mysqlclient) refuse calls from another
+            # thread while the ping is running.
+            fd = self.vendor.pool_fileno(dbapi_connection)
+        except Exception:
+            fd = None
+        if limit is None or fd is None or fd < 0:
+            return bool(self.vendor.pool_ping(dbapi_connection))
+        guard = threading.Lock()
+        state = {"done": False, "fired": False}
+
+        def sever() -> None:
+            with guard:
+                if state["done"]:
+                    return
+                state["fired"] = True
+            logger.info("pool %r: pre-ping got no answer within CONNECT_TIMEOUT=%g s", self.alias, limit)
+            _shutdown_socket(fd)
+
+        timer = threading.Timer(limit, sever)
+        timer.daemon = True
+        timer.start()
+        try:
+            ok = bool(self.vendor.pool_ping(dbapi_connection))
+        finally:
+            with guard:
+                state["done"] = True
+            timer.cancel()
+        return ok and not state["fired"]
+
+    def _has_pending_input(self, dbapi_connection: Any) -> bool:
+        """True if the server sent something to a connection nobody was using.
+
+        An idle pooled connection has nothing to read; one the server killed
+        (pg_terminate_backend, KILL, a restart) reads a goodbye or EOF. One
+        poll() with no wait, no round trip: it catches connections killed
+        within PRE_PING_IDLE. A driver without a socket to look at (JDBC,
+        ODBC) relies on the idle window alone.
+        """
+        try:
+            fd = self.vendor.pool_fileno(dbapi_connection)
+        except Exception:
+            return True
+        if fd is None or fd < 0:
+            return False
+        try:
+            poll = getattr(select, "poll", None)  # gevent's monkey-patching removes it
+            if poll is not None:
+                poller = poll()
+                poller.register(fd, select.POLLIN | select.POLLPRI)
+                return bool(poller.poll(0))
+            if fd < 1024:  # select()'s FD_SETSIZE
+                return bool(select.select([fd], [], [], 0)[0])
+        except (OSError, ValueError):
+            return True
+        return False
 
     def _on_reset(self, dbapi_connection: Any, record: ConnectionPoolEntry, state: Any) -> None:
         info = record.info

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import math
 from typing import Any
 
 from pool_core.pool import BROKEN, IDLE, IN_TRANSACTION, UNKNOWN
@@ -26,6 +27,16 @@ def install_pymysql_if_needed() -> None:
 
 def is_pymysql(dbapi_connection: Any) -> bool:
     return type(dbapi_connection).__module__.startswith("pymysql")
+
+
+class _HandshakeBound(dict):  # type: ignore[type-arg]
+    """Connect parameters whose read_timeout only bounds the handshake."""
+
+
+def _driver_is_pymysql() -> bool:
+    import MySQLdb
+
+    return MySQLdb.__name__.startswith("pymysql")  # install_as_MySQLdb() keeps its name
 
 
 class MySQLHooks:
@@ -64,6 +75,26 @@ class MySQLHooks:
             sock = getattr(dbapi_connection, "_sock", None)
             return None if sock is None else int(sock.fileno())
         return int(dbapi_connection.fileno())
+
+    @staticmethod
+    def pool_connect_timeout_params(conn_params: dict[str, Any], seconds: float) -> dict[str, Any]:
+        # mysqlclient takes whole seconds and bounds the handshake with them.
+        conn_params.setdefault("connect_timeout", max(1, math.ceil(seconds)))
+        if _driver_is_pymysql() and conn_params.get("read_timeout") is None:
+            # PyMySQL's connect_timeout covers the TCP connect only; the
+            # handshake then waits as long as read_timeout (forever if unset).
+            # Bound it too, and lift the bound once connected.
+            params = _HandshakeBound(conn_params)
+            params["read_timeout"] = seconds
+            return params
+        return conn_params
+
+    @staticmethod
+    def pool_after_connect(dbapi_connection: Any, conn_params: dict[str, Any]) -> None:
+        if isinstance(conn_params, _HandshakeBound):
+            dbapi_connection._read_timeout = None
+            dbapi_connection._current_timeout = None
+            dbapi_connection._sock.settimeout(None)
 
     @staticmethod
     def pool_reset_session(dbapi_connection: Any) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 from django.db.backends.postgresql.psycopg_any import is_psycopg3
@@ -52,6 +53,12 @@ class PostgresHooks:
             " - coalesce(current_setting('reserved_connections', true)::int, 0)"
         )
         return int(cursor.fetchone()[0])
+
+    @staticmethod
+    def pool_connect_timeout_params(conn_params: dict[str, Any], seconds: float) -> dict[str, Any]:
+        # libpq: whole seconds, and anything below 2 counts as 2.
+        conn_params.setdefault("connect_timeout", max(2, math.ceil(seconds)))
+        return conn_params
 
     @staticmethod
     def pool_reset_session(dbapi_connection: Any) -> bool:
