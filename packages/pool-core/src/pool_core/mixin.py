@@ -22,6 +22,15 @@ NO_DB_ALIAS = "__no_db__"
 _INIT_DONE = "django_init"
 
 
+def _copy_containers(value: Any) -> Any:
+    """Copy dicts, lists and tuples all the way down; share everything else."""
+    if isinstance(value, dict):
+        return {k: _copy_containers(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_copy_containers(v) for v in value)
+    return value
+
+
 class PoolingMixin:
     """Checks connections out of the alias's pool instead of opening them.
 
@@ -39,6 +48,7 @@ class PoolingMixin:
 
     _pool_fairy: Any = None
     _pool_current: AliasPool | None = None
+    _pool_key_cache: tuple[Any, Any] | None = None
     #: True while Django's connect() runs: only then may init_connection_state be skipped.
     _pool_connecting = False
     #: Set while Django's health-check methods run: why a close() happens.
@@ -150,7 +160,7 @@ class PoolingMixin:
             # sessions on the database it creates, clones or drops.
             registry.close_idle()
             return super().get_new_connection(conn_params)  # type: ignore[misc]
-        key = registry.pool_key(conn_params, self.pool_key_extra(), self.settings_dict.get("POOL_OPTIONS"))  # type: ignore[attr-defined]
+        key = self._pool_key(conn_params)
         pool = registry.get_existing(self.alias)  # type: ignore[attr-defined]
         if pool is None or pool.key != key:
             template = self
@@ -170,6 +180,21 @@ class PoolingMixin:
         dbapi_connection = fairy.dbapi_connection
         self.pool_adopt_connection(dbapi_connection)
         return dbapi_connection
+
+    def _pool_key(self, conn_params: dict[str, Any]) -> Any:
+        """The pool key for *conn_params*, frozen once per distinct value.
+
+        Freezing walks every nested value (MySQL's converter table has
+        dozens), so the last result is kept and reused while the inputs
+        compare equal: a C-level dict comparison instead of a rebuild.
+        """
+        parts = (conn_params, self.pool_key_extra(), self.settings_dict.get("POOL_OPTIONS"))  # type: ignore[attr-defined]
+        cached = self._pool_key_cache
+        if cached is not None and cached[0] == parts:
+            return cached[1]
+        key = registry.pool_key(*parts)
+        self._pool_key_cache = (_copy_containers(parts), key)
+        return key
 
     def init_connection_state(self) -> None:
         fairy = self._pool_fairy
