@@ -142,6 +142,8 @@ class PoolingMixin:
     def close_if_health_check_failed(self) -> None:
         # Django closes here only when is_usable() said no: that physical
         # connection must be discarded, not handed to the next checkout.
+        if self.connection is None or not self.health_check_enabled or self.health_check_done:  # type: ignore[has-type,attr-defined]
+            return  # Django's own early exit, without the bookkeeping (hot path)
         with self._pool_closing_for_reason("health_check"):
             super().close_if_health_check_failed()  # type: ignore[misc]
 
@@ -150,6 +152,8 @@ class PoolingMixin:
         # connection outlived CONN_MAX_AGE, or when errors occurred and
         # is_usable() said no. errors_occurred is still True at _close() only
         # in the last case (or when autocommit was left changed after an error).
+        if self.connection is None:  # type: ignore[has-type]
+            return  # returned already (every request start, under a pool)
         with self._pool_closing_for_reason("obsolete"):
             super().close_if_unusable_or_obsolete()  # type: ignore[misc]
 
