@@ -625,7 +625,7 @@ def chart(rows: list[dict[str, Any]], path: Path) -> None:
     panels = [(v, wl) for v in ("postgresql", "mysql") for wl in WORKLOADS
               if any(r["vendor"] == v and r["workload"] == wl for r in rows)]
     fig, axes = plt.subplots(2, max(1, (len(panels) + 1) // 2), figsize=(13, 9), squeeze=False)
-    for ax, (vendor, wl) in zip(axes.flat, panels):
+    for ax, (vendor, wl) in zip(axes.flat, panels, strict=False):
         names = [c for c in CONTENDERS if any(r["contender"] == c and r["workload"] == wl for r in rows)]
         for name in names:
             sel = sorted((r for r in rows if r["contender"] == name and r["workload"] == wl),
@@ -720,7 +720,7 @@ def main() -> None:
     meta = {
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(started)),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs (shared with other work)",
-        "servers": [f"{lab} ({targets[v].origin})" for lab, v in zip(labels, sorted(vendors))],
+        "servers": [f"{lab} ({targets[v].origin})" for lab, v in zip(labels, sorted(vendors), strict=True)],
         "python": platform.python_version(), **versions(),
         "rounds": args.rounds, "duration": args.duration, "warmup": args.warmup, "threads": threads,
         "elapsed_s": round(time.time() - started, 1), "smoke": args.smoke,
