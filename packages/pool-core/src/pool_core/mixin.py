@@ -6,8 +6,6 @@ Vendors override the ``pool_*`` static hooks; everything else is shared.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
@@ -130,22 +128,16 @@ class PoolingMixin:
             return False
         return bool(super().is_usable())  # type: ignore[misc]
 
-    @contextmanager
-    def _pool_closing_for_reason(self, reason: str) -> Iterator[None]:
-        """Tell _close() why Django is closing, for the duration of the call."""
-        self._pool_closing_for = reason
-        try:
-            yield
-        finally:
-            self._pool_closing_for = None
-
     def close_if_health_check_failed(self) -> None:
         # Django closes here only when is_usable() said no: that physical
         # connection must be discarded, not handed to the next checkout.
         if self.connection is None or not self.health_check_enabled or self.health_check_done:  # type: ignore[has-type,attr-defined]
             return  # Django's own early exit, without the bookkeeping (hot path)
-        with self._pool_closing_for_reason("health_check"):
+        self._pool_closing_for = "health_check"  # a plain try/finally: this runs on every request
+        try:
             super().close_if_health_check_failed()  # type: ignore[misc]
+        finally:
+            self._pool_closing_for = None
 
     def close_if_unusable_or_obsolete(self) -> None:
         # Django closes here when autocommit was left changed, when the
@@ -154,8 +146,11 @@ class PoolingMixin:
         # in the last case (or when autocommit was left changed after an error).
         if self.connection is None:  # type: ignore[has-type]
             return  # returned already (every request start, under a pool)
-        with self._pool_closing_for_reason("obsolete"):
+        self._pool_closing_for = "obsolete"  # a plain try/finally: this runs on every request
+        try:
             super().close_if_unusable_or_obsolete()  # type: ignore[misc]
+        finally:
+            self._pool_closing_for = None
 
     @async_unsafe
     def get_new_connection(self, conn_params: dict[str, Any]) -> Any:
