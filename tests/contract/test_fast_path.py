@@ -125,3 +125,31 @@ def test_returned_connection_goes_to_a_waiter_not_to_the_shelf(engine):
     t.join(30)
     assert len(got) == 1
     assert time.monotonic() - start < 20  # served by the return, not by the timeout
+
+
+def test_overflow_connections_close_on_return_even_with_parked_ones(engine):
+    """Parked connections never keep overflow ones open: idle connections stay <= POOL_SIZE."""
+    alias = engine.make_alias({"POOL_SIZE": 2, "MAX_OVERFLOW": 1, "TIMEOUT": 30})
+    engine.backend_id(alias)
+    connections[alias].close()  # parked, POOL_SIZE not exceeded
+    holding = threading.Barrier(4)
+    release = threading.Event()
+
+    def hold() -> None:
+        try:
+            engine.backend_id(alias)
+            holding.wait(30)
+            release.wait(30)
+        finally:
+            connections[alias].close()
+
+    threads = [threading.Thread(target=hold) for _ in range(3)]
+    for t in threads:
+        t.start()
+    holding.wait(30)
+    assert pool_core.stats(alias)["connections_open"] == 3
+    release.set()
+    for t in threads:
+        t.join(30)
+    s = pool_core.stats(alias)
+    assert (s["connections_open"], s["connections_idle"]) == (2, 2)

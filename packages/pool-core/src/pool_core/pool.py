@@ -256,8 +256,13 @@ class AliasPool:
 
     def _park(self, fairy: Any) -> bool:
         """Keep a clean returned connection for the next checkout, if nothing argues against it."""
-        if self.retired or self._pool._overflow > 0:  # type: ignore[attr-defined]
-            return False  # overflow connections go back to the queue, which closes the surplus
+        if self.retired:
+            return False
+        if self._pool._overflow > 0:  # type: ignore[attr-defined]
+            # Overflow connections are open: the queue must see every idle
+            # connection so that it closes the surplus, as without parking.
+            self._drain_parked()
+            return False
         fairy.info["last_used"] = time.monotonic()
         if self._held:
             self._held.pop(id(fairy._connection_record), None)
