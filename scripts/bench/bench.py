@@ -310,6 +310,11 @@ def _django_settings(spec: dict[str, Any], threads_list: list[int]) -> dict[str,
         s["ENGINE"] = engine
         dbs[f"t{n}"] = s
     dbs["default"] = dict(dbs[f"t{threads_list[0]}"])
+    probe = json.loads(json.dumps(dbs["t1"]))
+    probe.update(HOST="127.0.0.1", PORT=spec["probe_port"])
+    if kind == "django-pool":
+        probe["OPTIONS"]["pool"] = {"min_size": 1, "max_size": 1, "timeout": 30}
+    dbs["probe"] = probe
     return dbs
 
 
@@ -320,6 +325,12 @@ def worker_main(spec: dict[str, Any]) -> None:
     if name.startswith("pg2:"):
         sys.modules["psycopg"] = None  # type: ignore[assignment]  # Django falls back to psycopg2
         sys.modules["psycopg_pool"] = None  # type: ignore[assignment]
+    sys.path.insert(0, str(ROOT))
+    from tests._proxy import RoundTripProxy
+
+    t = spec["target"]
+    proxy = RoundTripProxy(t["host"], t["port"])
+    spec["probe_port"] = proxy.port
     import django
     from django.conf import settings
 
@@ -393,8 +404,10 @@ def worker_main(spec: dict[str, Any]) -> None:
 
         def run(i: int) -> None:
             try:
-                while time.monotonic() < warm_until:
+                done = 0
+                while done < 3 or time.monotonic() < warm_until:  # every thread connected and warm
                     fn(alias)
+                    done += 1
             except Exception as e:  # noqa: BLE001
                 errors.append(repr(e))
             start_gate.wait()
@@ -465,14 +478,31 @@ def worker_main(spec: dict[str, Any]) -> None:
             "errors": errors[:3],
         }
 
+    def probe(cmd: dict[str, Any]) -> dict[str, Any]:
+        """Round trips per cycle on the wire, one thread, through the counting proxy."""
+        fn, n = cycles[cmd["workload"]], int(cmd["cycles"])
+        for _ in range(3):
+            fn("probe")  # connect, Django's per-connection set-up, pool warm
+        proxy.reset()
+        opened = proxy.connections
+        for _ in range(n):
+            fn("probe")
+        trips, opened = proxy.round_trips, proxy.connections - opened
+        connections.close_all()
+        cleanup("probe")
+        return {"contender": name, "workload": cmd["workload"], "round_trips_per_cycle": trips / n,
+                "connections_per_cycle": opened / n}
+
     print(json.dumps({"ready": name}), flush=True)
     for line in sys.stdin:
         cmd = json.loads(line)
         if cmd.get("quit"):
             break
-        print(json.dumps(measure(cmd)), flush=True)
+        result = probe(cmd) if cmd.get("probe") else measure(cmd)
+        print(json.dumps(result), flush=True)
     for alias in list(spec_aliases(spec)):
         cleanup(alias)
+    proxy.close()
 
 
 def spec_aliases(spec: dict[str, Any]) -> list[str]:
@@ -579,7 +609,10 @@ def markdown(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
     out.append(f"{meta['rounds']} interleaved rounds × {meta['duration']} s measured "
                f"(+{meta['warmup']} s warm-up) per cell; values are medians over rounds; "
                "'× floor' is the median of per-round ratios to the floor measured in the same round. "
-               "round trips = server-side statements per cycle (see scripts/bench/README.md).")
+               "'round trips (wire)': request/response exchanges per cycle counted by a TCP proxy, one "
+               "thread, connection set-up included; 'statements (server)': statements the server "
+               "executed for the contender's login per cycle, at that thread count "
+               "(see scripts/bench/README.md).")
     out.append("")
     for vendor, title in (("postgresql", "PostgreSQL"), ("mysql", "MariaDB")):
         for wl in WORKLOADS:
@@ -589,15 +622,16 @@ def markdown(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
             what = ("request cycle: request_started → SELECT 1 → request_finished" if wl == "request"
                     else "write cycle: request_started → atomic(INSERT + UPDATE) → request_finished")
             out += [f"## {title}, {what}", "",
-                    "| threads | contender | req/s | × floor | p50 ms | p99 ms | peak conns | "
-                    "round trips/cycle | conns opened/cycle |",
+                    "| threads | contender | cycles/s | × floor | p50 ms | p99 ms | peak server conns | "
+                    "round trips/cycle (wire) | statements/cycle (server) |",
                     "|---:|---|---:|---:|---:|---:|---:|---:|---:|"]
             for r in sel:
                 out.append(
                     f"| {r['threads']} | {r['contender'].split(':', 1)[1] if not r['contender'].startswith('pg2') else 'psycopg2 ' + r['contender'].split(':')[1]} "
                     f"| {r['rps']:.0f} | {_fmt(r['ratio_to_floor'], '.3f')} "
                     f"| {_fmt(r['p50_ms'], '.2f')} | {_fmt(r['p99_ms'], '.2f')} | {r['peak_connections']} "
-                    f"| {_fmt(r['round_trips_per_cycle'], '.2f')} | {_fmt(r['connections_opened_per_cycle'], '.2f')} |"
+                    f"| {_fmt(r.get('wire_round_trips_per_cycle'), '.2f')} "
+                    f"| {_fmt(r['round_trips_per_cycle'], '.2f')} |"
                 )
             out.append("")
     out += ["## Contenders", ""]
@@ -668,8 +702,16 @@ def main() -> None:
     ap.add_argument("--threads", default=",".join(map(str, THREADS)))
     ap.add_argument("--workloads", default=",".join(WORKLOADS))
     ap.add_argument("--contenders", default="", help="comma-separated subset (prefix match), e.g. pg:,my:ours")
+    ap.add_argument("--probe-cycles", type=int, default=200, help="cycles through the round-trip proxy")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
     args = ap.parse_args()
+    if not args.worker:
+        import signal
+
+        def _stop(signum: int, frame: Any) -> None:
+            raise KeyboardInterrupt  # run the cleanup: workers, databases, throwaway servers
+
+        signal.signal(signal.SIGTERM, _stop)
     if args.worker:
         worker_main(json.loads(args.worker))
         return
@@ -682,7 +724,7 @@ def main() -> None:
         names = [n for n in names if any(n.startswith(w) for w in wanted)]
     if args.smoke:
         names = [n for n in names if not n.endswith(":dbcp")]
-        threads, args.rounds, args.duration, args.warmup = [1, 4], 1, 0.2, 0.1
+        threads, args.rounds, args.duration, args.warmup, args.probe_cycles = [1, 4], 1, 0.2, 0.1, 20
     if versions()["dbcp"] == "absent":
         names = [n for n in names if not n.endswith(":dbcp")]
     vendors = {CONTENDERS[n][0] for n in names}
@@ -690,11 +732,18 @@ def main() -> None:
     labels = [prepare_server(targets[v], names) for v in sorted(vendors)]
     workers: dict[str, Worker] = {}
     raw: list[dict[str, Any]] = []
+    probes: dict[tuple[str, str], dict[str, Any]] = {}
     started = time.time()
     try:
         for n in names:
             spec = {"contender": n, "target": targets[CONTENDERS[n][0]].as_dict(), "threads": threads}
             workers[n] = Worker(sys.executable, spec)
+        for wl in workloads:
+            for name in names:
+                pr = workers[name].measure(probe=True, workload=wl, cycles=args.probe_cycles)
+                probes[(name, wl)] = pr
+                print(f"probe   {name:16s} {wl:7s}   1 thr: {pr['round_trips_per_cycle']:.2f} round trips/cycle "
+                      f"on the wire, {pr['connections_per_cycle']:.2f} connections/cycle", flush=True)
         for rnd in range(args.rounds):
             for n_threads in threads:
                 for wl in workloads:
@@ -715,6 +764,10 @@ def main() -> None:
         for v in vendors:
             drop_database(targets[v], names)
     rows = aggregate(raw)
+    for r in rows:
+        pr = probes.get((r["contender"], r["workload"]), {})
+        r["wire_round_trips_per_cycle"] = pr.get("round_trips_per_cycle")
+        r["wire_connections_per_cycle"] = pr.get("connections_per_cycle")
     import platform
 
     meta = {
@@ -730,7 +783,8 @@ def main() -> None:
     (out / "results.json").write_text(json.dumps({"meta": meta, "rows": rows, "raw": raw}, indent=1))
     with open(out / "results.csv", "w") as f:
         cols = ["vendor", "workload", "threads", "contender", "rps", "ratio_to_floor", "p50_ms", "p99_ms",
-                "peak_connections", "round_trips_per_cycle", "connections_opened_per_cycle", "rounds", "cycles"]
+                "peak_connections", "wire_round_trips_per_cycle", "wire_connections_per_cycle",
+                "round_trips_per_cycle", "connections_opened_per_cycle", "rounds", "cycles"]
         f.write(",".join(cols) + "\n")
         for r in rows:
             f.write(",".join("" if r[c] is None else str(r[c]) for c in cols) + "\n")
