@@ -634,6 +634,7 @@ def markdown(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
                     f"| {_fmt(r['round_trips_per_cycle'], '.2f')} |"
                 )
             out.append("")
+    out += targets(rows)
     out += ["## Contenders", ""]
     for name, (_, desc) in CONTENDERS.items():
         if any(r["contender"] == name for r in rows):
@@ -648,6 +649,42 @@ def markdown(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
         out += ["", "## Errors", ""]
         out += [f"- {r['contender']} {r['workload']} {r['threads']}: {r['errors']}" for r in errs]
     return "\n".join(out) + "\n"
+
+
+def _ratio(raw: list[dict[str, Any]], a: str, b: str, n: int, wl: str) -> float | None:
+    """Median over rounds of rps(a) / rps(b), both from the same round."""
+    by = {(r["round"], r["contender"]): r["rps"] for r in raw if r["threads"] == n and r["workload"] == wl}
+    ratios = [by[(rnd, a)] / by[(rnd, b)] for (rnd, c) in by if c == a and by.get((rnd, b))]
+    return statistics.median(ratios) if ratios else None
+
+
+def targets(rows: list[dict[str, Any]], raw: list[dict[str, Any]] | None = None) -> list[str]:
+    """The issue's targets, checked cell by cell for the request cycle."""
+    raw = raw if raw is not None else _RAW
+    out = ["## Targets (request cycle)", "",
+           "| server | threads | ours × floor (≥ 0.95) | ours × django-pool (≥ 1) | ours × dbcp (≥ 1.2) "
+           "| round trips/cycle wire / server (= 1) | peak conns ≤ bound |",
+           "|---|---:|---:|---:|---:|---:|---:|"]
+    for prefix, title in (("pg", "PostgreSQL psycopg 3"), ("pg2", "PostgreSQL psycopg2"), ("my", "MariaDB")):
+        for n, variant in sorted({(r["threads"], v) for r in rows for v in ("ours", "ours-20")}):
+            ours = next((r for r in rows if r["contender"] == f"{prefix}:{variant}" and r["threads"] == n
+                         and r["workload"] == "request"), None)
+            if ours is None:
+                continue
+            bound = n if variant == "ours" else sum(FIXED_BOUND)
+            cells = []
+            for other, goal in (("floor", 0.95), ("django-pool", 1.0), ("dbcp", 1.2)):
+                x = _ratio(raw, f"{prefix}:{variant}", f"{prefix}:{other}", n, "request")
+                cells.append("—" if x is None else f"{x:.2f} {'✓' if x >= goal else '✗'}")
+            wire, server = ours.get("wire_round_trips_per_cycle"), ours["round_trips_per_cycle"]
+            rt = f"{_fmt(wire, '.2f')} / {_fmt(server, '.3f')}"
+            label = title if variant == "ours" else f"{title}, pool bound {bound}"
+            out.append(f"| {label} | {n} | {' | '.join(cells)} | {rt} | {ours['peak_connections']} ≤ {bound} "
+                       f"{'✓' if ours['peak_connections'] <= bound else '✗'} |")
+    return out + [""]
+
+
+_RAW: list[dict[str, Any]] = []
 
 
 def chart(rows: list[dict[str, Any]], path: Path) -> None:
@@ -704,7 +741,16 @@ def main() -> None:
     ap.add_argument("--contenders", default="", help="comma-separated subset (prefix match), e.g. pg:,my:ours")
     ap.add_argument("--probe-cycles", type=int, default=200, help="cycles through the round-trip proxy")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
+    ap.add_argument("--report", metavar="RESULTS_JSON", help="only rewrite results.md/png from a results.json")
     args = ap.parse_args()
+    if args.report:
+        data = json.loads(Path(args.report).read_text())
+        _RAW[:] = data["raw"]
+        out = Path(args.report).parent
+        (out / "results.md").write_text(markdown(data["rows"], data["meta"]))
+        chart(data["rows"], out / "throughput.png")
+        print(f"rewrote {out}/results.md and throughput.png")
+        return
     if not args.worker:
         import signal
 
@@ -764,6 +810,7 @@ def main() -> None:
         for v in vendors:
             drop_database(targets[v], names)
     rows = aggregate(raw)
+    _RAW[:] = raw
     for r in rows:
         pr = probes.get((r["contender"], r["workload"]), {})
         r["wire_round_trips_per_cycle"] = pr.get("round_trips_per_cycle")
