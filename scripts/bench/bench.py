@@ -98,28 +98,104 @@ def _from_url(vendor: str, url: str) -> Target:
                   unquote(u.password or ""), "env")
 
 
-def start_servers(vendors: set[str]) -> dict[str, Target]:
-    sys.path.insert(0, str(ROOT))
-    from tests import _servers  # throwaway servers, stopped at exit
+def _free_port() -> int:
+    import socket
 
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _start_postgres(logdir: Path) -> Target:
+    """A throwaway PostgreSQL with pg_stat_statements (initdb as the postgres user when root)."""
+    import atexit
+    import glob
+    import pwd
+    import shutil
+    import tempfile
+
+    bindirs = sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=lambda p: int(p.split("/")[-2]))
+    bindir = bindirs[-1] if bindirs else os.path.dirname(shutil.which("pg_ctl") or "")
+    if not bindir or not os.path.exists(os.path.join(bindir, "initdb")):
+        raise RuntimeError("no PostgreSQL server binaries (initdb, pg_ctl) found")
+    base = tempfile.mkdtemp(prefix="pool-bench-pg-")
+    as_user: list[str] = []
+    if os.geteuid() == 0:
+        pw = pwd.getpwnam("postgres")
+        os.chown(base, pw.pw_uid, pw.pw_gid)
+        os.chown(logdir, pw.pw_uid, pw.pw_gid)
+        as_user = ["runuser", "-u", "postgres", "--"]
+    data, port = os.path.join(base, "data"), _free_port()
+    subprocess.run(as_user + [f"{bindir}/initdb", "-D", data, "-U", "postgres", "--auth=trust",
+                              "-E", "UTF8", "--locale=C.UTF-8", "--no-sync"], check=True, capture_output=True)
+    with open(os.path.join(data, "postgresql.conf"), "a") as f:
+        f.write(f"port = {port}\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '{base}'\n"
+                "max_connections = 300\nfsync = off\nsynchronous_commit = off\nfull_page_writes = off\n"
+                "shared_preload_libraries = 'pg_stat_statements'\n"
+                "pg_stat_statements.track_utility = on\npg_stat_statements.max = 10000\n")
+    ctl = as_user + [f"{bindir}/pg_ctl", "-D", data, "-l", str(logdir / "postgresql.log"), "-w"]
+    subprocess.run(ctl + ["start"], check=True, capture_output=True)
+
+    def stop() -> None:
+        subprocess.run(ctl + ["-m", "fast", "stop"], capture_output=True)
+        shutil.rmtree(base, ignore_errors=True)
+
+    atexit.register(stop)
+    return Target("postgresql", "127.0.0.1", port, "postgres", "", "throwaway")
+
+
+def _start_mariadb(logdir: Path) -> Target:
+    """A throwaway MariaDB in its own datadir and session (signals to this script don't reach it)."""
+    import atexit
+    import shutil
+    import socket
+    import tempfile
+
+    mariadbd = shutil.which("mariadbd") or "/usr/sbin/mariadbd"
+    if not os.path.exists(mariadbd):
+        raise RuntimeError("no MariaDB server binary (mariadbd) found")
+    base = tempfile.mkdtemp(prefix="pool-bench-mariadb-")
+    data, port, sock = os.path.join(base, "data"), _free_port(), os.path.join(base, "mysqld.sock")
+    subprocess.run(["mariadb-install-db", "--no-defaults", "--user=root", f"--datadir={data}",
+                    "--auth-root-authentication-method=normal", "--skip-test-db"], check=True, capture_output=True)
+    proc = subprocess.Popen(
+        [mariadbd, "--no-defaults", "--user=root", f"--datadir={data}", f"--port={port}",
+         "--bind-address=127.0.0.1", f"--socket={sock}", f"--pid-file={base}/mysqld.pid",
+         f"--log-error={logdir / 'mariadb.log'}", "--skip-name-resolve", "--max-connections=400",
+         "--innodb-flush-log-at-trx-commit=2"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise RuntimeError(f"MariaDB did not start; see {logdir / 'mariadb.log'}") from None
+            time.sleep(0.05)
+
+    def stop() -> None:
+        proc.terminate()
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        shutil.rmtree(base, ignore_errors=True)
+
+    atexit.register(stop)
+    return Target("mysql", "127.0.0.1", port, "root", "", "throwaway")
+
+
+def start_servers(vendors: set[str], logdir: Path) -> dict[str, Target]:
+    """Servers from POOL_BENCH_PG_URL / POOL_BENCH_MYSQL_URL, else throwaway ones (stopped at exit)."""
+    logdir.mkdir(parents=True, exist_ok=True)
     out: dict[str, Target] = {}
     if "postgresql" in vendors:
         url = os.environ.get("POOL_BENCH_PG_URL")
-        if url:
-            out["postgresql"] = _from_url("postgresql", url)
-        else:
-            s = _servers.start_private_postgres(
-                "shared_preload_libraries = 'pg_stat_statements'\n"
-                "pg_stat_statements.track_utility = on\npg_stat_statements.max = 10000\n"
-            )
-            out["postgresql"] = Target("postgresql", s.host, s.port, s.user, s.password, "throwaway")
+        out["postgresql"] = _from_url("postgresql", url) if url else _start_postgres(logdir)
     if "mysql" in vendors:
         url = os.environ.get("POOL_BENCH_MYSQL_URL")
-        if url:
-            out["mysql"] = _from_url("mysql", url)
-        else:
-            s = _servers.start_private_mariadb()
-            out["mysql"] = Target("mysql", s.host, s.port, s.user, s.password, "throwaway")
+        out["mysql"] = _from_url("mysql", url) if url else _start_mariadb(logdir)
     return out
 
 
@@ -774,7 +850,12 @@ def main() -> None:
     if versions()["dbcp"] == "absent":
         names = [n for n in names if not n.endswith(":dbcp")]
     vendors = {CONTENDERS[n][0] for n in names}
-    targets = start_servers(vendors)
+    import tempfile
+
+    logdir = Path(tempfile.mkdtemp(prefix="pool-bench-logs-"))
+    targets = start_servers(vendors, logdir)
+    print(f"servers: {', '.join(f'{t.vendor} 127.0.0.1:{t.port} ({t.origin})' for t in targets.values())}; "
+          f"server logs in {logdir}", flush=True)
     labels = [prepare_server(targets[v], names) for v in sorted(vendors)]
     workers: dict[str, Worker] = {}
     raw: list[dict[str, Any]] = []
