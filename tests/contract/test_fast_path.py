@@ -153,3 +153,51 @@ def test_overflow_connections_close_on_return_even_with_parked_ones(engine):
         t.join(30)
     s = pool_core.stats(alias)
     assert (s["connections_open"], s["connections_idle"]) == (2, 2)
+
+
+def test_in_place_change_of_nested_settings_is_seen_by_the_short_reconnect(engine):
+    """Mutating OPTIONS in place (not replacing the dict) still gets a new pool."""
+    alias = engine.make_alias({"POOL_SIZE": 2})
+    old = engine.backend_id(alias)
+    connections[alias].close()
+    connections[alias].settings_dict["OPTIONS"]["connect_timeout"] = 9
+    new = engine.backend_id(alias)
+    connections[alias].close()
+    assert new != old
+    assert _wait_until(lambda: old not in engine.server_sessions())
+
+
+def test_connection_created_is_sent_on_every_checkout(engine):
+    """Receivers of connection_created see every checkout, as with Django's own connect()."""
+    from django.db.backends.signals import connection_created
+
+    alias = engine.make_alias({"POOL_SIZE": 1, "MAX_OVERFLOW": 0})
+    seen: list[str] = []
+
+    def receiver(sender, connection, **kwargs):
+        if connection.alias == alias:
+            seen.append(connection.alias)
+
+    connection_created.connect(receiver)
+    try:
+        for _ in range(3):
+            engine.backend_id(alias)
+            connections[alias].close()
+    finally:
+        connection_created.disconnect(receiver)
+    assert seen == [alias] * 3
+    assert pool_core.stats(alias)["connections_created"] == 1
+
+
+def test_autocommit_left_off_is_restored_on_the_next_checkout(engine):
+    alias = engine.make_alias({"POOL_SIZE": 1, "MAX_OVERFLOW": 0})
+    first = engine.backend_id(alias)
+    connections[alias].close()
+    connections[alias].ensure_connection()
+    connections[alias].set_autocommit(False)
+    connections[alias].close()
+    assert engine.backend_id(alias) == first
+    wrapper = connections[alias]
+    assert wrapper.get_autocommit() is True
+    assert wrapper.pool_driver_autocommit(wrapper.connection) is True
+    connections[alias].close()

@@ -6,10 +6,14 @@ Vendors override the ``pool_*`` static hooks; everything else is shared.
 
 from __future__ import annotations
 
+import os
+import time
 from typing import Any
 
+from django.conf import settings as django_settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import NotSupportedError
+from django.db.backends.signals import connection_created
 from django.utils.asyncio import async_unsafe
 
 from . import registry
@@ -47,6 +51,8 @@ class PoolingMixin:
     _pool_fairy: Any = None
     _pool_current: AliasPool | None = None
     _pool_key_cache: tuple[Any, Any] | None = None
+    #: (pool, settings_dict copy, USE_TZ, pool_key_extra()) of the last full connect().
+    _pool_reconnect_state: tuple[AliasPool, dict[str, Any], bool, tuple[Any, ...]] | None = None
     #: True while Django's connect() runs: only then may init_connection_state be skipped.
     _pool_connecting = False
     #: Set while Django's health-check methods run: why a close() happens.
@@ -77,6 +83,11 @@ class PoolingMixin:
     @staticmethod
     def pool_reset_session(dbapi_connection: Any) -> None:
         raise NotSupportedError("RESET_SESSION is not supported by this backend.")
+
+    @staticmethod
+    def pool_driver_autocommit(dbapi_connection: Any) -> bool | None:
+        """The driver's autocommit flag read locally, None if unknown (no short reconnect)."""
+        return None
 
     def pool_key_extra(self) -> tuple[Any, ...]:
         """Settings besides conn_params that a pooled connection depends on."""
@@ -113,11 +124,78 @@ class PoolingMixin:
         return super().get_new_connection(conn_params)  # type: ignore[misc]
 
     def connect(self) -> None:
+        if self._pool_reconnect():
+            return
         self._pool_connecting = True
         try:
             super().connect()  # type: ignore[misc]
         finally:
             self._pool_connecting = False
+        pool = self._pool_current
+        if pool is not None:
+            # What the next connect() must find unchanged to take the short way.
+            self._pool_reconnect_state = (
+                pool,
+                _copy_containers(self.settings_dict),  # type: ignore[attr-defined]
+                django_settings.USE_TZ,
+                self.pool_key_extra(),
+            )
+
+    def _pool_reconnect(self) -> bool:
+        """Django's connect() for a parked connection, without the work it proves unnecessary.
+
+        Runs only when everything the pool key depends on (settings_dict,
+        USE_TZ, pool_key_extra()) equals what the previous full connect() of
+        this wrapper saw, the pool is still the alias's live pool, a parked
+        connection is ready to be handed out as is (see AliasPool._unpark),
+        and the driver already runs in autocommit as Django wants. Then
+        check_settings(), get_connection_params(), the pool key, set_autocommit()
+        and init_connection_state() would change nothing: only the state
+        Django's connect() resets is reset, and connection_created is sent.
+        Everything else takes the full connect().
+        """
+        state = self._pool_reconnect_state
+        if state is None:
+            return False
+        pool, seen, use_tz, extra = state
+        s = self.settings_dict  # type: ignore[attr-defined]
+        if (
+            pool.retired
+            or registry._pools.get(self.alias) is not pool  # type: ignore[attr-defined]
+            or pool.pid != os.getpid()
+            or not s["AUTOCOMMIT"]
+            or s != seen
+            or django_settings.USE_TZ != use_tz
+            or self.pool_key_extra() != extra
+        ):
+            self._pool_reconnect_state = None
+            return False
+        fairy = pool.checkout_parked()
+        if fairy is None:
+            return False
+        dbapi_connection = fairy.dbapi_connection
+        if not fairy.info.get(_INIT_DONE) or self.pool_driver_autocommit(dbapi_connection) is not True:
+            pool._unpark_to_queue(fairy)  # the full connect() gets it from the queue
+            return False
+        # The state Django's connect() resets, in its order.
+        self.in_atomic_block = False
+        self.savepoint_ids: list[str] = []
+        self.atomic_blocks: list[Any] = []
+        self.needs_rollback = False
+        self.health_check_enabled = s["CONN_HEALTH_CHECKS"]
+        max_age = s["CONN_MAX_AGE"]
+        self.close_at = None if max_age is None else time.monotonic() + max_age
+        self.closed_in_transaction = False
+        self.errors_occurred = False
+        self.health_check_done = True
+        self._pool_fairy = fairy
+        self._pool_current = pool
+        self.connection = dbapi_connection
+        self.pool_adopt_connection(dbapi_connection)
+        self.autocommit = True
+        connection_created.send(sender=self.__class__, connection=self)
+        self.run_on_commit: list[Any] = []
+        return True
 
     def is_usable(self) -> bool:
         # After close() the connection belongs to the pool and this wrapper
@@ -242,8 +320,8 @@ class PoolingMixin:
         self._pool_current = None
         self.connection = None
         self.in_atomic_block = False
-        self.savepoint_ids: list[str] = []
-        self.atomic_blocks: list[Any] = []
+        self.savepoint_ids = []
+        self.atomic_blocks = []
         self.needs_rollback = False
         self.closed_in_transaction = False
 

@@ -211,6 +211,17 @@ class AliasPool:
                     self._wait_max = waited
         return fairy
 
+    def checkout_parked(self) -> Any:
+        """The last parked connection if it can be handed out as is, else None. Never waits."""
+        if not self._parked:
+            return None
+        fairy = self._unpark(time.monotonic(), None)
+        if fairy is not None:
+            with self._lock:
+                self._counters["checkouts"] += 1
+                self._wait_count += 1
+        return fairy
+
     def _unpark(self, now: float, fairy: Any) -> Any:
         """Hand out a parked connection (the last one if *fairy* is None), or None.
 

@@ -29,6 +29,10 @@ class PostgresHooks:
         return _STATUS.get(dbapi_connection.get_transaction_status(), BROKEN)
 
     @staticmethod
+    def pool_driver_autocommit(dbapi_connection: Any) -> bool | None:
+        return bool(dbapi_connection.autocommit)
+
+    @staticmethod
     def pool_ping(dbapi_connection: Any) -> bool:
         """One round trip; leaves the connection as idle as it found it."""
         if is_psycopg3 and dbapi_connection.autocommit:
