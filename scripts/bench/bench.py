@@ -491,6 +491,12 @@ def worker_main(spec: dict[str, Any]) -> None:
             mine = lat[i]
             end = state["end"]
             clock = time.perf_counter
+            prof = None
+            if i == 0 and os.environ.get("POOL_BENCH_PROFILE"):  # debugging aid: profile thread 0
+                import cProfile
+
+                prof = cProfile.Profile()
+                prof.enable()
             try:
                 while True:
                     t0 = clock()
@@ -502,6 +508,9 @@ def worker_main(spec: dict[str, Any]) -> None:
             except Exception as e:  # noqa: BLE001
                 errors.append(repr(e))
             finished[i] = time.perf_counter()
+            if prof is not None:
+                prof.disable()
+                prof.dump_stats(f"{os.environ['POOL_BENCH_PROFILE']}-{name.replace(':', '_')}-{n}-{workload}")
             end_gate.wait()
             close_gate.wait()
             connections.close_all()
@@ -524,8 +533,10 @@ def worker_main(spec: dict[str, Any]) -> None:
         state["end"] = time.monotonic() + duration
         sampler.start()
         t_start = time.perf_counter()
+        cpu_start = time.process_time()
         go_gate.wait()
         end_gate.wait()
+        cpu_end = time.process_time()
         t_end = max(finished)
         sampling.set()
         sampler.join()
@@ -547,6 +558,9 @@ def worker_main(spec: dict[str, Any]) -> None:
             "p50_ms": 1000 * all_lat[count // 2] if count else None,
             "p99_ms": 1000 * all_lat[min(count - 1, int(count * 0.99))] if count else None,
             "peak_connections": peak[0],
+            # CPU of the whole worker process (all threads, the 20 ms sampler included) per cycle:
+            # unlike throughput, barely moved by other load on the machine.
+            "cpu_us": 1e6 * (cpu_end - cpu_start) / count if count else None,
             "statements": stm,
             "per_cycle": (stm / count) if (stm is not None and count) else None,
             "connections_opened": opened,
@@ -660,6 +674,8 @@ def aggregate(raw: list[dict[str, Any]]) -> list[dict[str, Any]]:
             "p50_ms": statistics.median(r["p50_ms"] for r in rs if r["p50_ms"] is not None),
             "p99_ms": statistics.median(r["p99_ms"] for r in rs if r["p99_ms"] is not None),
             "peak_connections": max(r["peak_connections"] for r in rs),
+            "cpu_us_per_cycle": statistics.median(r["cpu_us"] for r in rs if r.get("cpu_us") is not None)
+            if any(r.get("cpu_us") is not None for r in rs) else None,
             "round_trips_per_cycle": (sum(stm) / cyc) if stm and len(stm) == len(rs) and cyc else None,
             "connections_opened_per_cycle": (sum(opened) / cyc) if opened and cyc else None,
             "breakdown_per_cycle": {k: round(v / cyc, 3) for k, v in sorted(brk.items())} if cyc else {},
@@ -699,15 +715,15 @@ def markdown(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
                     else "write cycle: request_started → atomic(INSERT + UPDATE) → request_finished")
             out += [f"## {title}, {what}", "",
                     "| threads | contender | cycles/s | × floor | p50 ms | p99 ms | peak server conns | "
-                    "round trips/cycle (wire) | statements/cycle (server) |",
-                    "|---:|---|---:|---:|---:|---:|---:|---:|---:|"]
+                    "round trips/cycle (wire) | statements/cycle (server) | client CPU µs/cycle |",
+                    "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
             for r in sel:
                 out.append(
                     f"| {r['threads']} | {r['contender'].split(':', 1)[1] if not r['contender'].startswith('pg2') else 'psycopg2 ' + r['contender'].split(':')[1]} "
                     f"| {r['rps']:.0f} | {_fmt(r['ratio_to_floor'], '.3f')} "
                     f"| {_fmt(r['p50_ms'], '.2f')} | {_fmt(r['p99_ms'], '.2f')} | {r['peak_connections']} "
                     f"| {_fmt(r.get('wire_round_trips_per_cycle'), '.2f')} "
-                    f"| {_fmt(r['round_trips_per_cycle'], '.2f')} |"
+                    f"| {_fmt(r['round_trips_per_cycle'], '.2f')} | {_fmt(r.get('cpu_us_per_cycle'), '.0f')} |"
                 )
             out.append("")
     out += targets(rows)
@@ -911,7 +927,7 @@ def main() -> None:
     (out / "results.json").write_text(json.dumps({"meta": meta, "rows": rows, "raw": raw}, indent=1))
     with open(out / "results.csv", "w") as f:
         cols = ["vendor", "workload", "threads", "contender", "rps", "ratio_to_floor", "p50_ms", "p99_ms",
-                "peak_connections", "wire_round_trips_per_cycle", "wire_connections_per_cycle",
+                "peak_connections", "cpu_us_per_cycle", "wire_round_trips_per_cycle", "wire_connections_per_cycle",
                 "round_trips_per_cycle", "connections_opened_per_cycle", "rounds", "cycles"]
         f.write(",".join(cols) + "\n")
         for r in rows:
