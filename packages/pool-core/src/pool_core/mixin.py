@@ -155,7 +155,7 @@ class PoolingMixin:
         Everything else takes the full connect().
         """
         state = self._pool_reconnect_state
-        if state is None:
+        if state is None or not self.pool_init_once:
             return False
         pool, seen, use_tz, extra = state
         s = self.settings_dict  # type: ignore[attr-defined]
