@@ -789,7 +789,8 @@ def chart(rows: list[dict[str, Any]], path: Path) -> None:
               if any(r["vendor"] == v and r["workload"] == wl for r in rows)]
     fig, axes = plt.subplots(2, max(1, (len(panels) + 1) // 2), figsize=(13, 9), squeeze=False)
     for ax, (vendor, wl) in zip(axes.flat, panels, strict=False):
-        names = [c for c in CONTENDERS if any(r["contender"] == c and r["workload"] == wl for r in rows)]
+        names = [c for c in CONTENDERS if CONTENDERS[c][0] == vendor
+                 and any(r["contender"] == c and r["workload"] == wl for r in rows)]
         for name in names:
             sel = sorted((r for r in rows if r["contender"] == name and r["workload"] == wl),
                          key=lambda r: r["threads"])
