@@ -70,6 +70,7 @@ def test_reset_session_restores_a_fresh_session(engine):
     assert _state(alias, query) == before
     s = pool_core.stats(alias)
     assert s["session_resets"] == 1 and s["connections_invalidated"] == 0
+    assert s["connections_reclaimed"] == 0  # a re-queued parked connection is no leak
     replaced = engine.backend_id(alias) != backend
     # mysqlclient has no reset call: the connection is replaced; the others reset in place.
     assert replaced == (engine.id == "mysql-mysqlclient")

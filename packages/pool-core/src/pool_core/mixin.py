@@ -6,12 +6,14 @@ Vendors override the ``pool_*`` static hooks; everything else is shared.
 
 from __future__ import annotations
 
+import os
+import time
 import weakref
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
+from django.conf import settings as django_settings
 from django.core.exceptions import ImproperlyConfigured
+from django.db.backends.signals import connection_created
 from django.utils.asyncio import async_unsafe
 
 from . import registry
@@ -20,6 +22,15 @@ from .pool import UNKNOWN, AliasPool
 
 NO_DB_ALIAS = "__no_db__"
 _INIT_DONE = "django_init"
+
+
+def _copy_containers(value: Any) -> Any:
+    """Copy dicts, lists and tuples all the way down; share everything else."""
+    if isinstance(value, dict):
+        return {k: _copy_containers(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_copy_containers(v) for v in value)
+    return value
 
 
 class PoolingMixin:
@@ -39,6 +50,9 @@ class PoolingMixin:
 
     _pool_fairy: Any = None
     _pool_current: AliasPool | None = None
+    _pool_key_cache: tuple[Any, Any] | None = None
+    #: (pool, settings_dict copy, USE_TZ, pool_key_extra()) of the last full connect().
+    _pool_reconnect_state: tuple[AliasPool, dict[str, Any], bool, tuple[Any, ...]] | None = None
     #: True while Django's connect() runs: only then may init_connection_state be skipped.
     _pool_connecting = False
     #: Set while Django's health-check methods run: why a close() happens.
@@ -85,6 +99,11 @@ class PoolingMixin:
         """
         return conn_params
 
+    @staticmethod
+    def pool_driver_autocommit(dbapi_connection: Any) -> bool | None:
+        """The driver's autocommit flag read locally, None if unknown (no short reconnect)."""
+        return None
+
     def pool_key_extra(self) -> tuple[Any, ...]:
         """Settings besides conn_params that a pooled connection depends on."""
         return (getattr(self, "timezone_name", None),)
@@ -120,11 +139,78 @@ class PoolingMixin:
         return super().get_new_connection(conn_params)  # type: ignore[misc]
 
     def connect(self) -> None:
+        if self._pool_reconnect():
+            return
         self._pool_connecting = True
         try:
             super().connect()  # type: ignore[misc]
         finally:
             self._pool_connecting = False
+        pool = self._pool_current
+        if pool is not None:
+            # What the next connect() must find unchanged to take the short way.
+            self._pool_reconnect_state = (
+                pool,
+                _copy_containers(self.settings_dict),  # type: ignore[attr-defined]
+                django_settings.USE_TZ,
+                self.pool_key_extra(),
+            )
+
+    def _pool_reconnect(self) -> bool:
+        """Django's connect() for a parked connection, without the work it proves unnecessary.
+
+        Runs only when everything the pool key depends on (settings_dict,
+        USE_TZ, pool_key_extra()) equals what the previous full connect() of
+        this wrapper saw, the pool is still the alias's live pool, a parked
+        connection is ready to be handed out as is (see AliasPool._unpark),
+        and the driver already runs in autocommit as Django wants. Then
+        check_settings(), get_connection_params(), the pool key, set_autocommit()
+        and init_connection_state() would change nothing: only the state
+        Django's connect() resets is reset, and connection_created is sent.
+        Everything else takes the full connect().
+        """
+        state = self._pool_reconnect_state
+        if state is None or not self.pool_init_once:
+            return False
+        pool, seen, use_tz, extra = state
+        s = self.settings_dict  # type: ignore[attr-defined]
+        if (
+            pool.retired
+            or registry._pools.get(self.alias) is not pool  # type: ignore[attr-defined]
+            or pool.pid != os.getpid()
+            or not s["AUTOCOMMIT"]
+            or s != seen
+            or django_settings.USE_TZ != use_tz
+            or self.pool_key_extra() != extra
+        ):
+            self._pool_reconnect_state = None
+            return False
+        fairy = pool.checkout_parked()
+        if fairy is None:
+            return False
+        dbapi_connection = fairy.dbapi_connection
+        if not fairy.info.get(_INIT_DONE) or self.pool_driver_autocommit(dbapi_connection) is not True:
+            pool._unpark_to_queue(fairy)  # the full connect() gets it from the queue
+            return False
+        # The state Django's connect() resets, in its order.
+        self.in_atomic_block = False
+        self.savepoint_ids: list[str] = []
+        self.atomic_blocks: list[Any] = []
+        self.needs_rollback = False
+        self.health_check_enabled = s["CONN_HEALTH_CHECKS"]
+        max_age = s["CONN_MAX_AGE"]
+        self.close_at = None if max_age is None else time.monotonic() + max_age
+        self.closed_in_transaction = False
+        self.errors_occurred = False
+        self.health_check_done = True
+        self._pool_fairy = fairy
+        self._pool_current = pool
+        self.connection = dbapi_connection
+        self.pool_adopt_connection(dbapi_connection)
+        self.autocommit = True
+        connection_created.send(sender=self.__class__, connection=self)
+        self.run_on_commit: list[Any] = []
+        return True
 
     def is_usable(self) -> bool:
         # After close() the connection belongs to the pool and this wrapper
@@ -135,28 +221,29 @@ class PoolingMixin:
             return False
         return bool(super().is_usable())  # type: ignore[misc]
 
-    @contextmanager
-    def _pool_closing_for_reason(self, reason: str) -> Iterator[None]:
-        """Tell _close() why Django is closing, for the duration of the call."""
-        self._pool_closing_for = reason
-        try:
-            yield
-        finally:
-            self._pool_closing_for = None
-
     def close_if_health_check_failed(self) -> None:
         # Django closes here only when is_usable() said no: that physical
         # connection must be discarded, not handed to the next checkout.
-        with self._pool_closing_for_reason("health_check"):
+        if self.connection is None or not self.health_check_enabled or self.health_check_done:  # type: ignore[has-type,attr-defined]
+            return  # Django's own early exit, without the bookkeeping (hot path)
+        self._pool_closing_for = "health_check"  # a plain try/finally: this runs on every request
+        try:
             super().close_if_health_check_failed()  # type: ignore[misc]
+        finally:
+            self._pool_closing_for = None
 
     def close_if_unusable_or_obsolete(self) -> None:
         # Django closes here when autocommit was left changed, when the
         # connection outlived CONN_MAX_AGE, or when errors occurred and
         # is_usable() said no. errors_occurred is still True at _close() only
         # in the last case (or when autocommit was left changed after an error).
-        with self._pool_closing_for_reason("obsolete"):
+        if self.connection is None:  # type: ignore[has-type]
+            return  # returned already (every request start, under a pool)
+        self._pool_closing_for = "obsolete"  # a plain try/finally: this runs on every request
+        try:
             super().close_if_unusable_or_obsolete()  # type: ignore[misc]
+        finally:
+            self._pool_closing_for = None
 
     @async_unsafe
     def get_new_connection(self, conn_params: dict[str, Any]) -> Any:
@@ -165,7 +252,7 @@ class PoolingMixin:
             # sessions on the database it creates, clones or drops.
             registry.close_idle()
             return super().get_new_connection(conn_params)  # type: ignore[misc]
-        key = registry.pool_key(conn_params, self.pool_key_extra(), self.settings_dict.get("POOL_OPTIONS"))  # type: ignore[attr-defined]
+        key = self._pool_key(conn_params)
         pool = registry.get_existing(self.alias)  # type: ignore[attr-defined]
         if pool is None or pool.key != key:
             # A weak reference: the pool outlives this wrapper (and its thread),
@@ -211,6 +298,21 @@ class PoolingMixin:
             f"DATABASES[{self.alias!r}]: cannot open a connection to {pool.description} "  # type: ignore[attr-defined]
             f"(check HOST, PORT, NAME, USER, PASSWORD and OPTIONS): {message}"
         )
+
+    def _pool_key(self, conn_params: dict[str, Any]) -> Any:
+        """The pool key for *conn_params*, frozen once per distinct value.
+
+        Freezing walks every nested value (MySQL's converter table has
+        dozens), so the last result is kept and reused while the inputs
+        compare equal: a C-level dict comparison instead of a rebuild.
+        """
+        parts = (conn_params, self.pool_key_extra(), self.settings_dict.get("POOL_OPTIONS"))  # type: ignore[attr-defined]
+        cached = self._pool_key_cache
+        if cached is not None and cached[0] == parts:
+            return cached[1]
+        key = registry.pool_key(*parts)
+        self._pool_key_cache = (_copy_containers(parts), key)
+        return key
 
     def init_connection_state(self) -> None:
         fairy = self._pool_fairy
@@ -259,8 +361,8 @@ class PoolingMixin:
         self._pool_current = None
         self.connection = None
         self.in_atomic_block = False
-        self.savepoint_ids: list[str] = []
-        self.atomic_blocks: list[Any] = []
+        self.savepoint_ids = []
+        self.atomic_blocks = []
         self.needs_rollback = False
         self.closed_in_transaction = False
 

@@ -112,18 +112,23 @@ class _FairSlots:
     arrival order; a released slot is handed straight to the oldest waiter.
     """
 
-    def __init__(self, slots: int) -> None:
+    def __init__(self, slots: int, idle: list[Any] | None = None) -> None:
         self._free = slots
         self._lock = threading.Lock()
         self._waiters: deque[threading.Event] = deque()
+        #: AliasPool's parked connections (they keep their slot); see park().
+        self._idle: list[Any] = [] if idle is None else idle
 
-    def acquire(self, timeout: float, while_waiting: Callable[[], None] | None = None) -> bool:
-        """Take a slot, waiting up to *timeout* seconds in arrival order.
+    def acquire(self, timeout: float, while_waiting: Callable[[], None] | None = None) -> Any:
+        """True for a free slot, a parked fairy (slot included), or False on timeout.
 
-        *while_waiting* runs once before waiting and then about every second
-        of the wait, without losing this waiter's place in the queue.
+        Waits up to *timeout* seconds in arrival order. *while_waiting* runs
+        once before waiting and then about every second of the wait, without
+        losing this waiter's place in the queue.
         """
         with self._lock:
+            if self._idle:
+                return self._idle.pop()
             if self._free > 0 and not self._waiters:
                 self._free -= 1
                 return True
@@ -150,6 +155,14 @@ class _FairSlots:
                 self._waiters.popleft().set()
             else:
                 self._free += 1
+
+    def park(self, fairy: Any) -> bool:
+        """Keep *fairy* and its slot for the next checkout, unless a thread waits."""
+        with self._lock:
+            if self._waiters:
+                return False
+            self._idle.append(fairy)
+            return True
 
     def waiting(self) -> int:
         return len(self._waiters)
@@ -190,7 +203,11 @@ class AliasPool:
         #: id(record) -> checkout in progress (owner thread, stack if recorded)
         self._held: dict[int, _Held] = {}
         bound = options.max_connections
-        self._slots = None if bound is None else _FairSlots(bound)
+        #: Connections returned clean and kept checked out of the QueuePool,
+        #: LIFO, for the next checkout: the hot path skips SQLAlchemy's
+        #: checkout/checkin machinery (see park() and checkout()).
+        self._parked: list[Any] = []
+        self._slots = None if bound is None else _FairSlots(bound, self._parked)
         self._connect = connect
         self._connect_failed = False
         self._last_collect = 0.0
@@ -246,12 +263,27 @@ class AliasPool:
         Raise PoolTimeout (a Django OperationalError) when none frees up.
         """
         start = time.monotonic()
+        fairy: PoolProxiedConnection | None = self._unpark(start, None)
+        if fairy is not None:
+            self._count_parked_checkout()
+            return fairy
         slots = self._slots
         with self._lock:
             self._waiting += 1
         try:
-            if slots is not None and not slots.acquire(self.options.timeout, self.reclaim_orphans):
-                raise self._timed_out()
+            if slots is not None:
+                deadline = start + self.options.timeout
+                while True:
+                    got = slots.acquire(max(0.0, deadline - time.monotonic()), self.reclaim_orphans)
+                    if got is True:
+                        break
+                    if not got:
+                        raise self._timed_out()
+                    # A connection parked meanwhile, slot included.
+                    fairy = self._unpark(time.monotonic(), got)
+                    if fairy is not None:
+                        self._bump("checkouts")
+                        return fairy
             try:
                 fairy = self._pool.connect()
             except sa_exc.TimeoutError:
@@ -283,6 +315,97 @@ class AliasPool:
         message = self._timeout_message()
         logger.warning("pool %r: checkout timed out: %s", self.alias, message)
         return PoolTimeout(message)
+
+    def checkout_parked(self) -> Any:
+        """The last parked connection if it can be handed out as is, else None. Never waits."""
+        if not self._parked:
+            return None
+        fairy = self._unpark(time.monotonic(), None)
+        if fairy is not None:
+            self._count_parked_checkout()
+        return fairy
+
+    def _count_parked_checkout(self) -> None:
+        """Stats of a checkout served from the parked connections (no wait)."""
+        with self._lock:
+            self._counters["checkouts"] += 1
+            self._wait_count += 1
+            self._wait_buckets[0] += 1
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug("pool %r: checked out a parked connection", self.alias)
+
+    def _unpark(self, now: float, fairy: Any) -> Any:
+        """Hand out a parked connection (the last one if *fairy* is None), or None.
+
+        A parked connection is idle, clean, and still checked out of the
+        QueuePool with its slot. One that must be pinged (idle for
+        PRE_PING_IDLE), recycled or replaced goes back to the queue instead,
+        where the normal checkout deals with it.
+        """
+        if fairy is None:
+            try:
+                fairy = self._parked.pop()
+            except IndexError:
+                return None
+        info = fairy.info
+        record = fairy._connection_record
+        o = self.options
+        if o.pre_ping and (
+            now - info["last_used"] >= o.pre_ping_idle or self._has_pending_input(fairy.dbapi_connection)
+        ):
+            # Checkin would make it look fresh again: flag it for the ping.
+            info["suspect"] = True
+            self._unpark_to_queue(fairy)
+            return None
+        if (
+            self.retired
+            or record is None
+            or record.dbapi_connection is None
+            or (o.recycle is not None and time.time() - record.starttime > o.recycle)
+            or self._pool._invalidate_time > record.starttime
+            or record._soft_invalidate_time > record.starttime
+        ):
+            self._unpark_to_queue(fairy)
+            return None
+        del info["clean_return"]
+        stack = None if o.leak_detection_threshold is None else traceback.extract_stack(limit=32)
+        self._held[id(record)] = _Held(threading.current_thread(), stack)
+        return fairy
+
+    def _unpark_to_queue(self, fairy: Any) -> None:
+        """Give a parked (or just unparked, unused) clean connection back to the QueuePool."""
+        fairy.info["clean_return"] = True  # nothing to reset: not a leak either
+        self._held.pop(id(fairy._connection_record), None)
+        try:
+            fairy.close()
+        except Exception:
+            logger.debug("pool %r: error while returning a parked connection", self.alias, exc_info=True)
+
+    def _park(self, fairy: Any) -> bool:
+        """Keep a clean returned connection for the next checkout, if nothing argues against it."""
+        if self.retired:
+            return False
+        if self._pool._overflow > 0:  # type: ignore[attr-defined]
+            # Overflow connections are open: the queue must see every idle
+            # connection so that it closes the surplus, as without parking.
+            self._drain_parked()
+            return False
+        fairy.info["last_used"] = time.monotonic()
+        self._held.pop(id(fairy._connection_record), None)
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug("pool %r: connection returned (parked)", self.alias)
+        if self._slots is None:
+            self._parked.append(fairy)
+            return True
+        return self._slots.park(fairy)
+
+    def _drain_parked(self) -> None:
+        while True:
+            try:
+                fairy = self._parked.pop()
+            except IndexError:
+                return
+            self._unpark_to_queue(fairy)
 
     def _timeout_message(self) -> str:
         o = self.options
@@ -476,10 +599,12 @@ class AliasPool:
     def retire(self) -> None:
         """Close idle connections now and close checked-out ones on return."""
         self.retired = True
+        self._drain_parked()
         self._pool.dispose()
 
     def close_idle(self) -> None:
         """Close every idle connection now; the bound and the pool stay intact."""
+        self._drain_parked()
         queue = self._pool._pool  # type: ignore[attr-defined]
         while True:
             try:
@@ -520,9 +645,11 @@ class AliasPool:
             )
             fairy.invalidate(e)
             return
+        info["clean_return"] = True
         if errors_occurred:
             info["suspect"] = True
-        info["clean_return"] = True
+        elif self._park(fairy):
+            return
         fairy.close()
 
     def discard(self, fairy: Any) -> None:
@@ -541,6 +668,12 @@ class AliasPool:
     def forget_after_fork(self) -> None:
         """In a forked child: make every idle inherited connection harmless."""
         self.retired = True
+        parked, self._parked[:] = list(self._parked), []
+        for fairy in parked:
+            conn = fairy.dbapi_connection
+            fairy.info["foreign"] = True
+            if conn is not None:
+                _fork.neutralize(conn, self.vendor.pool_fileno)
         q = getattr(self._pool, "_pool", None)
         queue = getattr(q, "queue", ())
         for record in list(queue):
@@ -562,8 +695,9 @@ class AliasPool:
             waiting = self._waiting
             wait_count, wait_sum, wait_max = self._wait_count, self._wait_sum, self._wait_max
             buckets = list(self._wait_buckets)
-        checked_out = p.checkedout()
-        idle = p.checkedin()
+        parked = len(self._parked)  # idle, though checked out of the QueuePool
+        checked_out = p.checkedout() - parked
+        idle = p.checkedin() + parked
         o = self.options
         cumulative: dict[str, int] = {}
         running = 0

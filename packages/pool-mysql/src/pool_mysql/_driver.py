@@ -62,6 +62,10 @@ class MySQLHooks:
         return IDLE
 
     @staticmethod
+    def pool_driver_autocommit(dbapi_connection: Any) -> bool | None:
+        return bool(dbapi_connection.get_autocommit())
+
+    @staticmethod
     def pool_ping(dbapi_connection: Any) -> bool:
         if is_pymysql(dbapi_connection):
             dbapi_connection.ping(reconnect=False)

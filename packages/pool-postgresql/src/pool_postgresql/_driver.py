@@ -27,7 +27,14 @@ class PostgresHooks:
     def pool_transaction_state(dbapi_connection: Any) -> int:
         if dbapi_connection.closed or getattr(dbapi_connection, "broken", False):
             return BROKEN
-        return _STATUS.get(int(dbapi_connection.info.transaction_status), BROKEN)
+        if is_psycopg3:
+            # libpq's plain int: info.transaction_status builds an enum per call.
+            return _STATUS.get(dbapi_connection.pgconn.transaction_status, BROKEN)
+        return _STATUS.get(dbapi_connection.get_transaction_status(), BROKEN)
+
+    @staticmethod
+    def pool_driver_autocommit(dbapi_connection: Any) -> bool | None:
+        return bool(dbapi_connection.autocommit)
 
     @staticmethod
     def pool_ping(dbapi_connection: Any) -> bool:

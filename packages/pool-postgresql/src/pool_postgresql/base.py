@@ -25,6 +25,14 @@ class PostgresPoolingMixin(PostgresHooks, PoolingMixin):
         level = self.settings_dict["OPTIONS"].get("isolation_level")
         self.isolation_level = IsolationLevel.READ_COMMITTED if level is None else IsolationLevel(level)
 
+    def _set_autocommit(self, autocommit: bool) -> None:
+        # Django's connect() sets autocommit on every checkout. A pooled
+        # connection comes back in the mode Django left it, and psycopg 3's
+        # setter takes the connection lock and runs a generator even when
+        # nothing changes: skip it when the driver already agrees (a local read).
+        if self.connection.autocommit != autocommit:
+            super()._set_autocommit(autocommit)
+
     def ensure_timezone(self) -> bool:
         # Django closes its own pool here; ours is keyed by the time zone, so
         # the next checkout gets a pool with the new setting.
