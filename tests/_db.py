@@ -17,6 +17,10 @@ class Engine:
     vendor = ""
     engine = ""
     id_sql = ""
+    #: Bridge engines (JDBC/ODBC): alias, test id and database suffix.
+    label = ""
+    #: Contract tests that cannot apply to this engine: test name -> reason.
+    inapplicable: dict[str, str] = {}
 
     def __init__(self, server: Server, dbname: str, driver: str) -> None:
         self.server = server
@@ -24,6 +28,10 @@ class Engine:
         self.driver = driver
         self.alias = f"{self.vendor}"
         self.id = f"{self.vendor}-{driver}"
+        if self.label:  # bridge engines: own alias, own database
+            self.alias = self.label
+            self.id = self.label
+            self.dbname = f"{dbname}_{self.label}"
         self._admin: Any = None
         self._extra_aliases: list[str] = []
 
@@ -44,6 +52,10 @@ class Engine:
         return s
 
     def extra_options(self) -> dict[str, Any]:
+        return {}
+
+    def runner_options(self) -> dict[str, Any]:
+        """OPTIONS for the Django test-runner subprocess (test_django_runner)."""
         return {}
 
     def make_alias(self, pool_options: dict[str, Any] | None = None, **overrides: Any) -> str:
@@ -187,11 +199,83 @@ class MySQLEngine(Engine):
     create_tables = PostgresEngine.create_tables
 
 
-def build_engines(pg: Server, my: Server, run_id: str, pg_driver: str, mysql_driver: str) -> list[Engine]:
-    return [
+PG_JAR = "/usr/share/java/postgresql.jar"
+MARIADB_JAR = "/usr/share/java/mariadb-java-client.jar"
+_JVM_FORK = ("a JVM does not survive fork(): a child forked after the JVM started gets a clear "
+             "error instead (tests/vendors/jdbc/test_jdbc.py::test_forked_child_gets_a_clear_error)")
+_JDBC_INAPPLICABLE = {
+    "test_child_opens_its_own_connections_and_parent_is_undisturbed": _JVM_FORK,
+    "test_parent_transaction_survives_child": _JVM_FORK,
+    "test_django_test_runner[parallel]": "Django's --parallel runner forks after the parent started "
+                                         "the JVM: " + _JVM_FORK,
+}
+
+
+class JDBCPostgresEngine(PostgresEngine):
+    engine = "pool_jdbc.postgresql"
+    label = "jdbc_postgresql"
+    inapplicable = _JDBC_INAPPLICABLE
+
+    def extra_options(self) -> dict[str, Any]:
+        return {"CLASSPATH": [PG_JAR], "ApplicationName": self.dbname}
+
+    def runner_options(self) -> dict[str, Any]:
+        return {"CLASSPATH": [PG_JAR]}
+
+
+class JDBCMySQLEngine(MySQLEngine):
+    engine = "pool_jdbc.mysql"
+    label = "jdbc_mysql"
+    inapplicable = _JDBC_INAPPLICABLE
+
+    def extra_options(self) -> dict[str, Any]:
+        return {"CLASSPATH": [MARIADB_JAR], "JDBC_DRIVER": "org.mariadb.jdbc.Driver"}
+
+    runner_options = extra_options
+
+
+class JDBCOceanBaseMySQLEngine(JDBCMySQLEngine):
+    """OceanBase MySQL mode's backend, proven against MariaDB with the MariaDB JDBC driver."""
+
+    engine = "pool_jdbc.oceanbase.mysql"
+    label = "jdbc_oceanbase_mysql"
+
+
+class ODBCPostgresEngine(PostgresEngine):
+    engine = "pool_odbc.postgresql"
+    label = "odbc_postgresql"
+
+    def extra_options(self) -> dict[str, Any]:
+        return {"DRIVER": "PostgreSQL Unicode"}
+
+    runner_options = extra_options
+
+
+class ODBCMySQLEngine(MySQLEngine):
+    engine = "pool_odbc.mysql"
+    label = "odbc_mysql"
+
+    def extra_options(self) -> dict[str, Any]:
+        return {"DRIVER": "MariaDB Unicode"}
+
+    runner_options = extra_options
+
+
+BRIDGE_ENGINES: list[type[Engine]] = [JDBCPostgresEngine, JDBCMySQLEngine, JDBCOceanBaseMySQLEngine,
+                                      ODBCPostgresEngine, ODBCMySQLEngine]
+
+
+def build_engines(pg: Server, my: Server, run_id: str, pg_driver: str, mysql_driver: str,
+                  bridges: bool = False) -> list[Engine]:
+    engines: list[Engine] = [
         PostgresEngine(pg, run_id, "psycopg3" if pg_driver == "psycopg" else "psycopg2"),
         MySQLEngine(my, run_id, mysql_driver),
     ]
+    if bridges:
+        for cls in BRIDGE_ENGINES:
+            server = pg if issubclass(cls, PostgresEngine) else my
+            engines.append(cls(server, run_id, cls.label))
+    return engines
 
 
 def copy_settings(s: dict[str, Any]) -> dict[str, Any]:
