@@ -195,6 +195,22 @@ class BridgeDriver:
         state = self.sqlstate(exc)
         return make_error(self.message(exc), state)
 
+    def native_code(self, exc: BaseException) -> int | None:
+        """The server's own error number (MySQL's 1062, ...), if known."""
+        return None
+
+    def finish(self, err: Error, exc: BaseException) -> Error:
+        """Set ``args`` the way the native driver would (MySQL: (errno, message))."""
+        err.__cause__ = exc
+        if self.mysql_args:
+            code = self.native_code(exc)
+            if code is not None:
+                err.args = (code, *err.args)
+        return err
+
+    #: Set by the MySQL mixins: Django's MySQL backend reads e.args[0] as errno.
+    mysql_args = False
+
     def get_autocommit(self, raw: Any) -> bool:
         return bool(raw.autocommit)
 
@@ -228,9 +244,7 @@ class BridgeCursor:
         self._converters: list[Any] | None = None
 
     def _translate(self, exc: BaseException) -> Error:
-        err = self._driver.translate(exc)
-        err.__cause__ = exc
-        return err
+        return self._driver.finish(self._driver.translate(exc), exc)
 
     def _params(self, params: Any) -> Any:
         if params is None:
@@ -367,9 +381,7 @@ class BridgeConnection:
         return f"<{type(self).__name__} {type(self.driver).__name__}>"
 
     def _translate(self, exc: BaseException) -> Error:
-        err = self.driver.translate(exc)
-        err.__cause__ = exc
-        return err
+        return self.driver.finish(self.driver.translate(exc), exc)
 
     def on_execute(self, sql: str) -> None:
         """Called after each statement (vendor mixins may track state)."""
@@ -629,6 +641,7 @@ class MySQLBridgeMixin(BridgeWrapperMixin):
         return params
 
     def get_new_connection(self, conn_params: dict[str, Any]) -> Any:
+        self.bridge_driver.mysql_args = True
         connection = super().get_new_connection(conn_params)
         init = self.settings_dict["OPTIONS"].get("init_command")  # type: ignore[attr-defined]
         if init:

@@ -63,6 +63,10 @@ class JDBCDriver(BridgeDriver):
         state = e.getSQLState()
         return None if state is None else str(state)
 
+    def native_code(self, exc: BaseException) -> int | None:
+        e = self._sql_exception(exc)
+        return None if e is None else int(e.getErrorCode())
+
     def message(self, exc: BaseException) -> str:
         e = self._sql_exception(exc) or exc
         get = getattr(e, "getMessage", None)
@@ -108,9 +112,9 @@ class JDBCDriver(BridgeDriver):
         if isinstance(value, uuid.UUID):
             return str(value)
         if isinstance(value, decimal.Decimal):
-            from java.math import BigDecimal  # type: ignore[import-not-found]
+            import jpype
 
-            return BigDecimal(str(value))
+            return jpype.JClass("java.math.BigDecimal")(str(value))
         if isinstance(value, memoryview):
             return bytes(value)
         return value

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import re
 import uuid
 from typing import Any
 
@@ -14,7 +15,7 @@ __all__ = ["ODBCDriver", "ODBCWrapperMixin", "ODBC_OPTION_KEYS", "connection_str
 
 #: OPTIONS keys read by pool_odbc itself; every other key goes into the connection string.
 ODBC_OPTION_KEYS = ("DSN", "DRIVER", "CONNECTION_STRING", "TIMEOUT")
-_SECRET_KEYS = ("PWD", "PASSWORD")
+_NATIVE = re.compile(r"\((\d+)\)(?: \(SQL\w+\))?\s*$")
 
 
 def _value(v: Any) -> str:
@@ -60,6 +61,11 @@ class ODBCDriver(BridgeDriver):
         if args and isinstance(args[0], str) and len(args[0]) == 5:
             return args[0]
         return None
+
+    def native_code(self, exc: BaseException) -> int | None:
+        # MariaDB Connector/ODBC ends its messages with "... (1007) (SQLExecDirectW)".
+        match = _NATIVE.search(self.message(exc))
+        return int(match.group(1)) if match else None
 
     def message(self, exc: BaseException) -> str:
         args = getattr(exc, "args", ())
@@ -171,7 +177,7 @@ class ODBCWrapperMixin(BridgeWrapperMixin):
             raw = pyodbc.connect(text, autocommit=False, timeout=timeout)
         except pyodbc.Error as e:
             state = self.bridge_driver.sqlstate(e)
-            if state in ("IM002", "IM003", "IM001"):
+            if state in ("IM002", "IM003", "IM001") or "Can't open lib" in str(e):
                 key = "DSN" if options.get("DSN") else (
                     "CONNECTION_STRING" if options.get("CONNECTION_STRING") else "DRIVER")
                 raise ImproperlyConfigured(

@@ -8,6 +8,8 @@ psycopg-specific ``OPTIONS``.
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db.backends.postgresql import base, operations, schema
 
 from pool_core.bridge import ComposeSqlMixin, PostgresBridgeMixin, PostgresBridgePoolHooks, QuoteValueMixin
@@ -29,6 +31,11 @@ class ODBCPostgresWrapper(ODBCWrapperMixin, PostgresBridgeMixin, base.DatabaseWr
 
     odbc_driver = "PostgreSQL Unicode"
     odbc_aware_datetimes = True
+
+    def bridge_driver_options(self) -> dict[str, Any]:
+        # Bind parameters client-side, typed by value: server-side prepare
+        # cannot type "SELECT ? + ?" (psycopg binds client-side too).
+        return {"UseServerSidePrepare": 0, **super().bridge_driver_options()}
     ops_class = DatabaseOperations
     SchemaEditorClass = DatabaseSchemaEditor
 
