@@ -88,7 +88,8 @@ def test_jdbc_url_option_overrides_the_default(jdbc):
 def test_python_types_come_back(jdbc):
     alias = jdbc.make_alias()
     pg = jdbc.vendor == "postgresql"
-    sql = ("SELECT CAST(%s AS DATE), CAST(%s AS DECIMAL(10,3)), %s, CAST(%s AS TIMESTAMP), "
+    sql = ("SELECT CAST(%s AS DATE), CAST(%s AS DECIMAL(10,3)), %s, CAST(%s AS "
+           + ("TIMESTAMP" if pg else "DATETIME") + "), "
            "CAST(%s AS " + ("TEXT" if pg else "CHAR") + ")")
     day, amount = datetime.date(2024, 2, 29), decimal.Decimal("12.345")
     moment = datetime.datetime(2024, 2, 29, 13, 14, 15)
