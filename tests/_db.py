@@ -261,6 +261,69 @@ class ODBCMySQLEngine(MySQLEngine):
     runner_options = extra_options
 
 
+class OracleEngine(Engine):
+    """A live Oracle server from POOL_TEST_ORACLE_DSN / _USER / _PASSWORD (never started here)."""
+
+    vendor = "oracle"
+    engine = "pool_oracle"
+    label = "oracle"
+    id_sql = "SELECT SYS_CONTEXT('USERENV', 'SID') FROM DUAL"
+    inapplicable = {
+        "test_django_test_runner": "needs a user allowed to create users/tablespaces; run Django's "
+                                   "own suite against the server instead",
+    }
+
+    def __init__(self, server: Server, dbname: str, driver: str) -> None:
+        super().__init__(server, dbname, driver)
+        import os
+
+        self.dsn = os.environ["POOL_TEST_ORACLE_DSN"]
+        self.user = os.environ.get("POOL_TEST_ORACLE_USER", "")
+        self.password = os.environ.get("POOL_TEST_ORACLE_PASSWORD", "")
+
+    def settings(self, **pool_options: Any) -> dict[str, Any]:
+        s = {"ENGINE": self.engine, "NAME": self.dsn, "USER": self.user, "PASSWORD": self.password,
+             "HOST": "", "PORT": "", "OPTIONS": {}, "TEST": {"NAME": self.dsn}}
+        if pool_options:
+            s["POOL_OPTIONS"] = pool_options
+        return s
+
+    def admin(self) -> Any:
+        if self._admin is None:
+            import oracledb
+
+            self._admin = oracledb.connect(user=self.user, password=self.password, dsn=self.dsn)
+            self._admin.autocommit = True
+        return self._admin
+
+    def q(self, sql: str, params: Any = None) -> list[tuple]:
+        cur = self.admin().cursor()
+        try:
+            cur.execute(sql.replace("%s", ":1"), params or [])
+            return list(cur.fetchall()) if cur.description else []
+        finally:
+            cur.close()
+
+    def server_sessions(self) -> set[int]:
+        rows = self.q("SELECT sid FROM v$session WHERE username = USER AND sid <> SYS_CONTEXT('USERENV', 'SID')")
+        return {int(r[0]) for r in rows}
+
+    def kill(self, backend_id: int) -> None:
+        rows = self.q("SELECT serial# FROM v$session WHERE sid = %s", [backend_id])
+        self.q(f"ALTER SYSTEM KILL SESSION '{int(backend_id)},{int(rows[0][0])}' IMMEDIATE")
+
+    def create_database(self) -> None:
+        pass  # Oracle: the user's schema is the database
+
+    def drop_database(self) -> None:
+        try:
+            self.q('DROP TABLE "TESTAPP_NOTE" PURGE')
+        except Exception:
+            pass
+
+    create_tables = PostgresEngine.create_tables
+
+
 BRIDGE_ENGINES: list[type[Engine]] = [JDBCPostgresEngine, JDBCMySQLEngine, JDBCOceanBaseMySQLEngine,
                                       ODBCPostgresEngine, ODBCMySQLEngine]
 
@@ -275,6 +338,10 @@ def build_engines(pg: Server, my: Server, run_id: str, pg_driver: str, mysql_dri
         for cls in BRIDGE_ENGINES:
             server = pg if issubclass(cls, PostgresEngine) else my
             engines.append(cls(server, run_id, cls.label))
+    import os
+
+    if os.environ.get("POOL_TEST_ORACLE_DSN"):
+        engines.append(OracleEngine(pg, run_id, "oracledb"))
     return engines
 
 
