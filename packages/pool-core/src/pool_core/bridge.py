@@ -157,8 +157,10 @@ def literal(value: Any) -> str:
     if isinstance(value, (bytes, bytearray, memoryview)):
         return "X'" + bytes(value).hex() + "'"
     if isinstance(value, (datetime.datetime, datetime.date, datetime.time)):
-        return "'" + value.isoformat(sep=" ") + "'" if isinstance(value, datetime.datetime) else (
-            "'" + value.isoformat() + "'"
+        return (
+            "'" + value.isoformat(sep=" ") + "'"
+            if isinstance(value, datetime.datetime)
+            else ("'" + value.isoformat() + "'")
         )
     if isinstance(value, uuid.UUID):
         value = str(value)
@@ -288,7 +290,7 @@ class BridgeCursor:
             column = self._driver.column_converter
             self._converters = [column(d[1]) for d in (self._cursor.description or ())]
         out = []
-        for value, extra in zip(row, self._converters):
+        for value, extra in zip(row, self._converters, strict=False):
             value = None if value is None else conv(value)
             if extra is not None and value is not None:
                 value = extra(value)
@@ -512,7 +514,6 @@ class BridgeWrapperMixin:
 class BridgePoolHooks:
     """Pool hooks for bridge connections; put it before PoolingMixin."""
 
-
     @staticmethod
     def pool_transaction_state(dbapi_connection: Any) -> int:
         from .pool import BROKEN, IDLE, UNKNOWN
@@ -602,7 +603,8 @@ class PostgresBridgeMixin(BridgeWrapperMixin):
         if not new_role:
             return False
         with connection.cursor() as cursor:
-            cursor.execute('SET ROLE "%s"' % str(new_role).replace('"', '""'))
+            role = str(new_role).replace('"', '""')
+            cursor.execute(f'SET ROLE "{role}"')
         return True
 
     def ensure_timezone(self) -> bool:
@@ -724,11 +726,12 @@ class MySQLQuoteValueMixin:
 
 def install_mysqldb_if_needed() -> None:
     """Django's mysql backend imports MySQLdb: use PyMySQL as MySQLdb if needed."""
+    import importlib
     import importlib.util
 
     if importlib.util.find_spec("MySQLdb") is None:
         try:
-            import pymysql
+            pymysql = importlib.import_module("pymysql")
         except ImportError:
             return  # Django reports the missing driver
         pymysql.install_as_MySQLdb()
@@ -770,7 +773,9 @@ class OracleBridgeMixin(BridgeWrapperMixin):
         # Django's Oracle set-up, minus what only the native driver has.
         from django.conf import settings
 
-        self.check_database_version_supported()  # type: ignore[attr-defined]
+        from django.db.backends.base.base import BaseDatabaseWrapper
+
+        BaseDatabaseWrapper.init_connection_state(self)  # type: ignore[arg-type]
         with self.connection.cursor() as cursor:  # type: ignore[attr-defined]
             cursor.execute("ALTER SESSION SET NLS_TERRITORY = 'AMERICA'")
             cursor.execute(
