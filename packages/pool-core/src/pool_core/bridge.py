@@ -772,7 +772,6 @@ class OracleBridgeMixin(BridgeWrapperMixin):
     def init_connection_state(self) -> None:
         # Django's Oracle set-up, minus what only the native driver has.
         from django.conf import settings
-
         from django.db.backends.base.base import BaseDatabaseWrapper
 
         BaseDatabaseWrapper.init_connection_state(self)  # type: ignore[arg-type]
