@@ -271,6 +271,8 @@ class OracleEngine(Engine):
     inapplicable = {
         "test_django_test_runner": "needs a user allowed to create users/tablespaces; run Django's "
                                    "own suite against the server instead",
+        "test_settings_change_gets_a_new_pool": "the test adds OPTIONS['connect_timeout'], which is not an "
+                                                "oracledb.connect() argument (tcp_connect_timeout is)",
     }
 
     def __init__(self, server: Server, dbname: str, driver: str) -> None:
@@ -324,6 +326,27 @@ class OracleEngine(Engine):
     create_tables = PostgresEngine.create_tables
 
 
+class JDBCOracleEngine(OracleEngine):
+    """pool_jdbc.oracle on the live Oracle server, when POOL_TEST_ORACLE_JDBC_JAR names ojdbc."""
+
+    engine = "pool_jdbc.oracle"
+    label = "jdbc_oracle"
+    inapplicable = {**OracleEngine.inapplicable, **_JDBC_INAPPLICABLE}
+
+    def settings(self, **pool_options: Any) -> dict[str, Any]:
+        import os
+
+        s = super().settings(**pool_options)
+        s["OPTIONS"] = {"CLASSPATH": [os.environ["POOL_TEST_ORACLE_JDBC_JAR"]]}
+        return s
+
+    def create_tables(self) -> None:
+        pass  # same schema as OracleEngine, which creates and drops the table
+
+    def drop_database(self) -> None:
+        pass
+
+
 BRIDGE_ENGINES: list[type[Engine]] = [JDBCPostgresEngine, JDBCMySQLEngine, JDBCOceanBaseMySQLEngine,
                                       ODBCPostgresEngine, ODBCMySQLEngine]
 
@@ -342,6 +365,8 @@ def build_engines(pg: Server, my: Server, run_id: str, pg_driver: str, mysql_dri
 
     if os.environ.get("POOL_TEST_ORACLE_DSN"):
         engines.append(OracleEngine(pg, run_id, "oracledb"))
+        if bridges and os.environ.get("POOL_TEST_ORACLE_JDBC_JAR"):
+            engines.append(JDBCOracleEngine(pg, run_id, "jdbc"))
     return engines
 
 
