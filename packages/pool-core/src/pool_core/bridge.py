@@ -42,6 +42,7 @@ __all__ = [
     "compose_sql",
     "error_class",
     "literal",
+    "pg_literal",
 ]
 
 
@@ -156,12 +157,10 @@ def literal(value: Any) -> str:
         return str(value)
     if isinstance(value, (bytes, bytearray, memoryview)):
         return "X'" + bytes(value).hex() + "'"
-    if isinstance(value, (datetime.datetime, datetime.date, datetime.time)):
-        return (
-            "'" + value.isoformat(sep=" ") + "'"
-            if isinstance(value, datetime.datetime)
-            else ("'" + value.isoformat() + "'")
-        )
+    if isinstance(value, datetime.datetime):
+        return "'" + value.isoformat(sep=" ") + "'"
+    if isinstance(value, (datetime.date, datetime.time)):
+        return "'" + value.isoformat() + "'"
     if isinstance(value, uuid.UUID):
         value = str(value)
     if isinstance(value, (list, tuple)):
@@ -169,13 +168,23 @@ def literal(value: Any) -> str:
     return "'" + str(value).replace("'", "''") + "'"
 
 
-def compose_sql(sql: str, params: Any) -> str:
+def pg_literal(value: Any) -> str:
+    """*value* as a PostgreSQL literal (bytea as ``'\\x…'::bytea``, lists as arrays)."""
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return "'\\x" + bytes(value).hex() + "'::bytea"
+    if isinstance(value, list):
+        return "ARRAY[" + ", ".join(pg_literal(v) for v in value) + "]"
+    return literal(value)
+
+
+def compose_sql(sql: str, params: Any, quote: Any = None) -> str:
     """Merge *params* into *sql* (``%s`` / ``%(name)s``) as literals."""
     if params is None:
         return sql
+    quote = quote or literal
     if isinstance(params, dict):
-        return sql % {k: literal(v) for k, v in params.items()}
-    return sql % tuple(literal(v) for v in params)
+        return sql % {k: quote(v) for k, v in params.items()}
+    return sql % tuple(quote(v) for v in params)
 
 
 # -- the driver protocol -----------------------------------------------------
@@ -256,7 +265,9 @@ class BridgeCursor:
 
     def execute(self, sql: str, params: Any = None) -> Any:
         self._driver.check_usable(self.connection.raw)
-        sql, params = convert(sql, params, "qmark")
+        if params is not None:
+            # Without parameters the SQL goes as is ("%%" stays), as with psycopg and MySQLdb.
+            sql, params = convert(sql, params, "qmark")
         params = self._params(params)
         try:
             if params is None:
@@ -703,14 +714,14 @@ class ComposeSqlMixin:
     """DatabaseOperations: merge parameters client-side without psycopg."""
 
     def compose_sql(self, sql: str, params: Any) -> str:
-        return compose_sql(sql, params)
+        return compose_sql(sql, params, pg_literal)
 
 
 class QuoteValueMixin:
     """BaseDatabaseSchemaEditor: quote DDL values without the native driver."""
 
     def quote_value(self, value: Any) -> str:
-        return literal(value)
+        return pg_literal(value)
 
 
 class MySQLQuoteValueMixin:
