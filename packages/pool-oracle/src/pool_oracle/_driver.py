@@ -1,15 +1,20 @@
 """python-oracledb / cx_Oracle hooks for the pool, and the DSN forms.
 
-Django's ``oracledb_any`` picks the driver: oracledb if importable, else
-cx_Oracle (Django 5.2 only; Django 6 dropped cx_Oracle).
+Django 5.2's ``oracledb_any`` picks the driver: oracledb if importable,
+else cx_Oracle. Django 6 dropped cx_Oracle: there it is always oracledb.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from django.db.backends.oracle.oracledb_any import is_oracledb
-from django.db.backends.oracle.oracledb_any import oracledb as Database
+try:  # Django 5.2: oracledb, else cx_Oracle
+    from django.db.backends.oracle.oracledb_any import is_oracledb
+    from django.db.backends.oracle.oracledb_any import oracledb as Database
+except ImportError:  # Django 6 supports oracledb only
+    import oracledb as Database
+
+    is_oracledb = True
 
 from pool_core.pool import BROKEN, IDLE, IN_TRANSACTION, UNKNOWN
 
