@@ -135,3 +135,43 @@ def test_return_in_autocommit_and_in_transaction_never_errors(jdbc):
     assert s["connections_invalidated"] == 0 and s["rollbacks_on_return"] == 1
     conn.ensure_connection()
     assert conn.connection.autocommit is True
+
+
+_LAZY_SCRIPT = r"""
+import json, os, sys, threading
+import django
+from django.conf import settings
+db = json.loads(os.environ["LAZY_DB"])
+settings.configure(DATABASES={f"a{i}": db for i in range(6)} | {"default": db}, USE_TZ=True)
+django.setup()
+import jpype
+from django.db import connections
+import pool_jdbc.postgresql.base  # noqa: F401
+started_at_import = jpype.isJVMStarted()
+barrier, results = threading.Barrier(6), []
+def first_use(i):
+    barrier.wait()
+    with connections[f"a{i}"].cursor() as c:
+        c.execute("SELECT %s + 1", [i])
+        results.append(int(c.fetchone()[0]))
+    connections[f"a{i}"].close()
+threads = [threading.Thread(target=first_use, args=(i,)) for i in range(6)]
+[t.start() for t in threads]; [t.join(120) for t in threads]
+print(json.dumps({"at_import": started_at_import, "after": jpype.isJVMStarted(), "results": sorted(results)}))
+"""
+
+
+def test_jvm_starts_on_first_use_once_under_concurrent_first_checkouts():
+    import json
+    import os
+    import subprocess
+    import sys
+
+    e = _jdbc("jdbc_postgresql")
+    db = e.settings()
+    env = {**os.environ, "LAZY_DB": json.dumps(db)}
+    out = subprocess.run([sys.executable, "-c", _LAZY_SCRIPT], env=env, capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result == {"at_import": False, "after": True, "results": [1, 2, 3, 4, 5, 6]}

@@ -100,6 +100,14 @@ def ensure_started(alias: str, jars: list[str]) -> Any:
                     "Install a Java runtime (e.g. apt install default-jre-headless) or set JAVA_HOME."
                 ) from e
             _added.update(jars)
+            if threading.current_thread() is not threading.main_thread():
+                # The creating thread is a non-daemon Java thread: if it is
+                # not detached, the JVM's shutdown at interpreter exit waits
+                # for it forever. Re-attach it as a daemon (JPype does the
+                # same for every other thread it attaches).
+                thread = jpype.JClass("java.lang.Thread")
+                thread.detach()
+                thread.attachAsDaemon()
         else:
             for jar in jars:
                 if jar not in _added:
