@@ -16,7 +16,7 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends \
     ${PGMAJOR:+"postgresql-$PGMAJOR-postgis-3"} libmariadb-dev pkg-config gdal-bin libgdal32 libgeos-c1v5 \
-    >/dev/null
+    pgbouncer wrk >/dev/null
   # pool-jdbc / pool-odbc: a JVM, the JDBC jars, unixODBC and the ODBC drivers.
   command -v java >/dev/null || apt-get install -y -qq --no-install-recommends default-jre-headless >/dev/null
   apt-get install -y -qq --no-install-recommends libpostgresql-jdbc-java libmariadb-java \
@@ -41,4 +41,12 @@ echo "== tests"
 # hatch runs every matrix env and stops at the first failure; pytest's exit
 # code 5 (no tests collected) is non-zero and fails the run too.
 $HATCH run test:run "$@"
+if [ $# -eq 0 ]; then
+  # Heavy fault/load scenarios: once (one env, both driver pairs), then the figures table.
+  echo "== reliability (heavy)"
+  rm -f reliability-results.jsonl
+  $HATCH run test.py3.11-5.2:heavy
+  $HATCH run test.py3.11-5.2:report
+fi
+echo "== release"; HATCH=$HATCH bash scripts/release/check.sh
 echo "== all green"

@@ -14,6 +14,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import unquote, urlparse
 
@@ -27,6 +28,9 @@ class Server:
     password: str = ""
     origin: str = "local"
     stop: list = field(default_factory=list)
+    #: Throwaway servers only: stop fast (open sessions are terminated) and
+    #: start again on the same port and data; returns once it accepts connections.
+    restart: Callable[[], None] | None = None
 
     def __repr__(self) -> str:  # never show the password
         return f"<Server {self.vendor} {self.user}@{self.host}:{self.port} ({self.origin})>"
@@ -90,8 +94,12 @@ def start_private_postgres(extra_conf: str = "") -> Server:
         subprocess.run(ctl + ["-m", "fast", "stop"], capture_output=True)
         shutil.rmtree(base, ignore_errors=True)
 
-    server = Server("postgresql", "127.0.0.1", port, "postgres", origin="throwaway", stop=[stop])
-    server.restart_cmd = ctl + ["-m", "fast", "restart"]  # type: ignore[attr-defined]
+    def restart() -> None:
+        subprocess.run(ctl + ["-m", "fast", "restart"], check=True, capture_output=True)
+        _wait_port("127.0.0.1", port)
+
+    server = Server("postgresql", "127.0.0.1", port, "postgres", origin="throwaway", stop=[stop],
+                    restart=restart)
     atexit.register(stop)
     return server
 
@@ -105,23 +113,32 @@ def start_private_mariadb() -> Server:
     subprocess.run(["mariadb-install-db", "--no-defaults", "--user=root", f"--datadir={data}",
                     "--auth-root-authentication-method=normal", "--skip-test-db"],
                    check=True, capture_output=True)
-    proc = subprocess.Popen(
-        [mariadbd, "--no-defaults", "--user=root", f"--datadir={data}", f"--port={port}",
-         "--bind-address=127.0.0.1", f"--socket={sock}", f"--pid-file={base}/mysqld.pid",
-         f"--log-error={base}/error.log", "--skip-name-resolve", "--max-connections=400"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    cmd = [mariadbd, "--no-defaults", "--user=root", f"--datadir={data}", f"--port={port}",
+           "--bind-address=127.0.0.1", f"--socket={sock}", f"--pid-file={base}/mysqld.pid",
+           f"--log-error={base}/error.log", "--skip-name-resolve", "--max-connections=400"]
+    procs = [subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
     _wait_port("127.0.0.1", port)
 
-    def stop() -> None:
-        proc.terminate()
+    def shutdown() -> None:
+        proc = procs[-1]
+        proc.terminate()  # SIGTERM: MariaDB's normal shutdown, sessions are killed
         try:
             proc.wait(30)
         except subprocess.TimeoutExpired:
             proc.kill()
+            proc.wait(30)
+
+    def stop() -> None:
+        shutdown()
         shutil.rmtree(base, ignore_errors=True)
 
+    def restart() -> None:
+        shutdown()
+        procs.append(subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        _wait_port("127.0.0.1", port)
+
     atexit.register(stop)
-    return Server("mysql", "127.0.0.1", port, "root", origin="throwaway", stop=[stop])
+    return Server("mysql", "127.0.0.1", port, "root", origin="throwaway", stop=[stop], restart=restart)
 
 
 def postgres() -> Server:

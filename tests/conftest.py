@@ -50,7 +50,7 @@ def _configure() -> list[Engine]:
     settings.configure(
         DEBUG=False,
         DATABASES=databases,
-        INSTALLED_APPS=["django.contrib.contenttypes", "tests.testapp"],
+        INSTALLED_APPS=["django.contrib.contenttypes", "pool_core", "tests.testapp"],
         USE_TZ=True,
         TIME_ZONE="UTC",
         DEFAULT_AUTO_FIELD="django.db.models.AutoField",

@@ -14,15 +14,44 @@ import pool_core
 SECRET = "s3cr3t-Pa55-w0rd"
 
 
-@pytest.mark.parametrize("pool_options,key", [({"POOL_SIZE": 0}, "POOL_SIZE"),
-                                              ({"NOPE": 1}, "NOPE"),
-                                              ({"TIMEOUT": "30"}, "TIMEOUT")])
-def test_bad_pool_options_fail_on_first_use_naming_alias_and_key(engine, pool_options, key):
+# Issue 4, scenario 9: one table of bad input; each row is one clear error
+# naming the alias and the key, and nothing is left half-built.
+BAD_OPTIONS = [
+    ({"NOPE": 1}, "NOPE", "unknown key"),
+    ({"pool_sise": 1}, "pool_sise", "unknown key"),
+    ({"POOL_SIZE": 0}, "POOL_SIZE", ">= 1"),
+    ({"POOL_SIZE": -3}, "POOL_SIZE", ">= 1"),
+    ({"POOL_SIZE": "10"}, "POOL_SIZE", "integer"),
+    ({"POOL_SIZE": 2.5}, "POOL_SIZE", "integer"),
+    ({"POOL_SIZE": True}, "POOL_SIZE", "integer"),
+    ({"MAX_OVERFLOW": -2}, "MAX_OVERFLOW", ">= -1"),
+    ({"MAX_OVERFLOW": None}, "MAX_OVERFLOW", "integer"),
+    ({"TIMEOUT": 0}, "TIMEOUT", "> 0"),
+    ({"TIMEOUT": -1}, "TIMEOUT", "> 0"),
+    ({"TIMEOUT": "30"}, "TIMEOUT", "number of seconds"),
+    ({"TIMEOUT": float("nan")}, "TIMEOUT", "finite"),
+    ({"RECYCLE": 0}, "RECYCLE", "> 0"),
+    ({"RECYCLE": "1h"}, "RECYCLE", "number of seconds"),
+    ({"PRE_PING": "yes"}, "PRE_PING", "True or False"),
+    ({"ECHO": "loud"}, "ECHO", "'debug'"),
+    ({"RESET_SESSION": 1}, "RESET_SESSION", "True or False"),
+    ({"LEAK_DETECTION_THRESHOLD": -5}, "LEAK_DETECTION_THRESHOLD", "> 0"),
+    ({"POOL_SIZE": 1, "pool_size": 2}, "POOL_SIZE", "twice"),
+    (["POOL_SIZE", 1], "POOL_OPTIONS", "must be a dict"),
+]
+
+
+@pytest.mark.parametrize("pool_options,key,words", BAD_OPTIONS, ids=[f"{k}-{i}" for i, (_, k, _) in enumerate(BAD_OPTIONS)])
+def test_bad_pool_options_fail_on_first_use_naming_alias_and_key(engine, pool_options, key, words):
     alias = engine.make_alias(pool_options)
     with pytest.raises(ImproperlyConfigured) as info:
         connections[alias].ensure_connection()
-    assert repr(alias) in str(info.value) and key in str(info.value)
-    # Nothing was half-created: fixing the setting makes it work.
+    message = str(info.value)
+    assert f"DATABASES[{alias!r}]" in message and key in message and words in message
+    assert connections[alias].connection is None
+    # The same error again (not a half-built pool), then fixing the setting makes it work.
+    with pytest.raises(ImproperlyConfigured):
+        connections[alias].ensure_connection()
     connections[alias].settings_dict["POOL_OPTIONS"] = {"POOL_SIZE": 1}
     assert engine.backend_id(alias) > 0
 
@@ -33,9 +62,31 @@ def test_unreachable_server_is_a_django_error_without_password(engine, caplog):
     with pytest.raises(OperationalError) as info:
         connections[alias].ensure_connection()
     assert type(info.value).__module__ == "django.db.utils"
-    assert SECRET not in str(info.value)
+    message = str(info.value)
+    assert f"DATABASES[{alias!r}]" in message and "HOST, PORT" in message and ":1/" in message
+    assert SECRET not in message
     assert SECRET not in caplog.text
-    # The failed connect did not consume a slot.
+    # The failed connect did not consume a slot: with POOL_SIZE=1 the second
+    # attempt fails the same way instead of timing out.
+    assert pool_core.stats(alias)["connections_open"] == 0
+    with pytest.raises(OperationalError) as again:
+        connections[alias].ensure_connection()
+    assert "cannot open a connection" in str(again.value)
+    assert pool_core.stats(alias)["checkout_timeouts"] == 0
+
+
+def test_rejected_login_is_a_django_error_naming_the_alias(engine, caplog):
+    """Wrong password (MariaDB) / unknown role (PostgreSQL: the local server trusts passwords)."""
+    caplog.set_level(logging.DEBUG)
+    user = engine.server.user if engine.vendor == "mysql" else "no_such_role_pool_test"
+    alias = engine.make_alias({"POOL_SIZE": 1, "MAX_OVERFLOW": 0}, USER=user, PASSWORD=SECRET)
+    for _ in range(2):
+        with pytest.raises(OperationalError) as info:
+            connections[alias].ensure_connection()
+        message = str(info.value)
+        assert f"DATABASES[{alias!r}]" in message and "USER, PASSWORD" in message
+        assert SECRET not in message
+    assert SECRET not in caplog.text
     assert pool_core.stats(alias)["connections_open"] == 0
 
 
@@ -56,4 +107,33 @@ def test_password_never_in_repr_stats_or_logs(engine, caplog):
     pool = all_pools()[alias]
     assert SECRET not in repr(pool)
     assert SECRET not in repr(pool_core.stats())
+    import io
+
+    from django.core.management import call_command
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from pool_core.prometheus import PoolCollector
+
+    out = io.StringIO()
+    call_command("pool_status", "--json", "--no-connect", stdout=out)
+    call_command("pool_status", "--no-connect", stdout=out)
+    assert alias in out.getvalue() and SECRET not in out.getvalue()
+    registry = CollectorRegistry()
+    registry.register(PoolCollector(use_stats_dir=False))
+    assert SECRET not in generate_latest(registry).decode()
     assert SECRET not in caplog.text
+
+
+def test_connect_timeout_reaches_the_driver_unless_options_set_one(engine):
+    """CONNECT_TIMEOUT becomes the driver's connect_timeout; OPTIONS['connect_timeout'] wins."""
+    from pool_core.options import parse_options
+
+    assert parse_options("x", {"CONNECT_TIMEOUT": 1.5}).connect_timeout == 1.5
+    assert parse_options("x", {"CONNECT_TIMEOUT": None}).connect_timeout is None
+    wrapper = type(connections[engine.alias])
+    params = wrapper.pool_connect_timeout_params({}, 0.5)
+    assert params["connect_timeout"] == (2 if engine.vendor == "postgresql" else 1)  # whole seconds, libpq's minimum
+    assert wrapper.pool_connect_timeout_params({"connect_timeout": 9}, 3)["connect_timeout"] == 9
+    alias = engine.make_alias({"POOL_SIZE": 1, "MAX_OVERFLOW": 0, "CONNECT_TIMEOUT": 3})
+    engine.backend_id(alias)  # connects with it
+    connections[alias].close()

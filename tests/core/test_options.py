@@ -26,6 +26,8 @@ BAD = [
     ({"PRE_PING_IDLE": -0.1}, "PRE_PING_IDLE", ">= 0"),
     ({"ECHO": 1}, "ECHO", "True, False or 'debug'"),
     ({"pool_size": 1, "POOL_SIZE": 2}, "POOL_SIZE", "twice"),
+    ({"CONNECT_TIMEOUT": 0}, "CONNECT_TIMEOUT", "> 0"),
+    ({"CONNECT_TIMEOUT": "5"}, "CONNECT_TIMEOUT", "number of seconds or None"),
 ]
 
 

@@ -6,12 +6,12 @@ Vendors override the ``pool_*`` static hooks; everything else is shared.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
-from django.db import NotSupportedError
 from django.utils.asyncio import async_unsafe
 
 from . import registry
@@ -67,8 +67,23 @@ class PoolingMixin:
         return fileno() if callable(fileno) else None
 
     @staticmethod
-    def pool_reset_session(dbapi_connection: Any) -> None:
-        raise NotSupportedError("RESET_SESSION is not supported by this backend.")
+    def pool_reset_session(dbapi_connection: Any) -> bool:
+        """Reset all session state in place; return False to have the pool
+        close the connection instead (the next checkout opens a fresh one)."""
+        return False
+
+    @staticmethod
+    def pool_server_max_connections(cursor: Any) -> int | None:
+        """Connections the server accepts for ordinary clients, or None if unknown."""
+        return None
+
+    @staticmethod
+    def pool_connect_timeout_params(conn_params: dict[str, Any], seconds: float) -> dict[str, Any]:
+        """Return *conn_params* with the driver's connect timeout set (CONNECT_TIMEOUT).
+
+        A timeout given in OPTIONS wins. The default knows no driver: no change.
+        """
+        return conn_params
 
     def pool_key_extra(self) -> tuple[Any, ...]:
         """Settings besides conn_params that a pooled connection depends on."""
@@ -153,16 +168,26 @@ class PoolingMixin:
         key = registry.pool_key(conn_params, self.pool_key_extra(), self.settings_dict.get("POOL_OPTIONS"))  # type: ignore[attr-defined]
         pool = registry.get_existing(self.alias)  # type: ignore[attr-defined]
         if pool is None or pool.key != key:
-            template = self
+            # A weak reference: the pool outlives this wrapper (and its thread),
+            # and must not keep it, or its checkout, alive.
+            template = weakref.ref(self)
+            connect_timeout = self.pool_options.connect_timeout
+            connect_params = conn_params
+            if connect_timeout is not None:
+                connect_params = self.pool_connect_timeout_params(dict(conn_params), connect_timeout)
 
             def connect() -> Any:
-                wrapper = registry.current_wrapper() or template
-                return wrapper._pool_connect_physical(conn_params)
+                wrapper = registry.current_wrapper() or template()
+                if wrapper is None:  # pragma: no cover  (connects happen inside checkout())
+                    raise RuntimeError("no DatabaseWrapper to open a connection with")
+                return wrapper._pool_connect_physical(connect_params)
 
             pool = registry.get_pool(self, key, connect, self.pool_description(conn_params))
         registry._tls.wrapper = self
         try:
             fairy = pool.checkout()
+        except self.Database.Error as e:  # type: ignore[attr-defined]
+            raise self._pool_connect_error(e, pool) from e
         finally:
             registry._tls.wrapper = None
         self._pool_fairy = fairy
@@ -170,6 +195,22 @@ class PoolingMixin:
         dbapi_connection = fairy.dbapi_connection
         self.pool_adopt_connection(dbapi_connection)
         return dbapi_connection
+
+    def _pool_connect_error(self, error: Exception, pool: AliasPool) -> Exception:
+        """The driver's connect error as Django's, naming the alias, without the password."""
+        from django.db import utils
+
+        message = str(error).strip()
+        password = self.settings_dict.get("PASSWORD")  # type: ignore[attr-defined]
+        if password and isinstance(password, str):
+            message = message.replace(password, "********")
+        django_class = getattr(utils, type(error).__name__, None)
+        if not (isinstance(django_class, type) and issubclass(django_class, utils.DatabaseError)):
+            django_class = utils.OperationalError
+        return django_class(  # type: ignore[no-any-return]
+            f"DATABASES[{self.alias!r}]: cannot open a connection to {pool.description} "  # type: ignore[attr-defined]
+            f"(check HOST, PORT, NAME, USER, PASSWORD and OPTIONS): {message}"
+        )
 
     def init_connection_state(self) -> None:
         fairy = self._pool_fairy

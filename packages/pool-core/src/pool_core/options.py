@@ -34,6 +34,10 @@ class PoolOptions:
     (PostgreSQL ``DISCARD ALL``, MySQL/MariaDB reset-connection).
     *leak_detection_threshold*: seconds a connection may be held before a
     warning with the checkout stack is logged (None disables).
+    *connect_timeout*: seconds a checkout may spend opening a connection
+    (passed to the driver unless OPTIONS sets its own) or pre-pinging one
+    (the socket is shut down when the ping does not answer in time); None
+    leaves both to the driver, which may wait forever on a silent network.
     """
 
     pool_size: int = 10
@@ -46,6 +50,7 @@ class PoolOptions:
     use_lifo: bool = True
     reset_session: bool = False
     leak_detection_threshold: float | None = None
+    connect_timeout: float | None = None
 
     @property
     def max_connections(self) -> int | None:
@@ -114,7 +119,7 @@ def _validate(where: str, key: str, name: str, value: Any) -> Any:
         return _seconds(where, key, value, allow_off=True, allow_zero=False)
     if name == "pre_ping_idle":
         return _seconds(where, key, value, allow_off=False, allow_zero=True)
-    if name == "leak_detection_threshold":
+    if name in ("leak_detection_threshold", "connect_timeout"):
         return _seconds(where, key, value, allow_off=True, allow_zero=False)
     if name == "echo":
         if value == "debug" or isinstance(value, bool):

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
+import select
+import socket
 import threading
 import time
 import traceback
+import weakref
+from bisect import bisect_left
 from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -40,7 +45,62 @@ _COUNTERS = (
     "pings",
     "pings_failed",
     "leaks_detected",
+    "connections_reclaimed",
 )
+
+#: Upper bounds (milliseconds) of the checkout wait histogram; +Inf is implied.
+WAIT_BUCKETS_MS = (1.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0, 10000.0, 30000.0)
+
+
+class _Held:
+    """One checkout in progress: when, by which thread, from where."""
+
+    __slots__ = ("since", "thread", "stack", "reported", "dead_owner_seen", "unreclaimable_reported")
+
+    def __init__(self, thread: threading.Thread, stack: traceback.StackSummary | None) -> None:
+        self.since = time.monotonic()
+        self.thread = weakref.ref(thread)
+        self.stack = stack
+        self.reported = False
+        self.dead_owner_seen = False
+        self.unreclaimable_reported = False
+
+    def owner_alive(self) -> bool:
+        thread = self.thread()
+        return thread is not None and thread.is_alive()
+
+    def owner_name(self) -> str:
+        thread = self.thread()
+        return thread.name if thread is not None else "?"
+
+
+def format_stack(stack: traceback.StackSummary | None) -> str:
+    """The checkout stack, without the pool's and SQLAlchemy's own frames."""
+    if not stack:
+        return "  (stack not recorded: set LEAK_DETECTION_THRESHOLD to record it)\n"
+    frames = list(stack)
+    internal = (f"{os.sep}sqlalchemy{os.sep}", f"{os.sep}pool_core{os.sep}")
+    while frames and any(part in frames[-1].filename for part in internal):
+        frames.pop()
+    return "".join(traceback.format_list(frames))
+
+
+#: Seconds between checks for reclaimable connections while a checkout waits.
+_WAIT_SLICE = 1.0
+
+
+def _shutdown_socket(fd: int) -> None:
+    """Shut down a driver's socket (both directions) without closing its descriptor."""
+    try:
+        sock = socket.socket(fileno=os.dup(fd))
+    except Exception:
+        return
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+    finally:
+        sock.close()  # closes the duplicate only
 
 
 class _FairSlots:
@@ -57,15 +117,27 @@ class _FairSlots:
         self._lock = threading.Lock()
         self._waiters: deque[threading.Event] = deque()
 
-    def acquire(self, timeout: float) -> bool:
+    def acquire(self, timeout: float, while_waiting: Callable[[], None] | None = None) -> bool:
+        """Take a slot, waiting up to *timeout* seconds in arrival order.
+
+        *while_waiting* runs once before waiting and then about every second
+        of the wait, without losing this waiter's place in the queue.
+        """
         with self._lock:
             if self._free > 0 and not self._waiters:
                 self._free -= 1
                 return True
             granted = threading.Event()
             self._waiters.append(granted)
-        if granted.wait(timeout):
-            return True
+        deadline = time.monotonic() + timeout
+        while True:
+            if while_waiting is not None:
+                while_waiting()
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            if granted.wait(min(remaining, _WAIT_SLICE)):
+                return True
         with self._lock:
             if granted.is_set():  # handed over just as the wait timed out
                 return True
@@ -112,13 +184,18 @@ class AliasPool:
         self._wait_count = 0
         self._wait_sum = 0.0
         self._wait_max = 0.0
+        self._wait_buckets = [0] * (len(WAIT_BUCKETS_MS) + 1)
         self._waiting = 0
         self._lock = threading.Lock()
-        self._held: dict[int, tuple[float, Any]] = {}
+        #: id(record) -> checkout in progress (owner thread, stack if recorded)
+        self._held: dict[int, _Held] = {}
         bound = options.max_connections
         self._slots = None if bound is None else _FairSlots(bound)
+        self._connect = connect
+        self._connect_failed = False
+        self._last_collect = 0.0
         self._pool = QueuePool(
-            connect,
+            self._open,
             pool_size=options.pool_size,
             max_overflow=options.max_overflow,
             timeout=options.timeout,
@@ -136,6 +213,28 @@ class AliasPool:
         event.listen(self._pool, "close", self._on_close)
         event.listen(self._pool, "invalidate", self._on_invalidate)
 
+    def _open(self) -> Any:
+        """Open one physical connection (QueuePool's creator).
+
+        psycopg 3 leaves the socket of a timed-out connection attempt open in
+        a reference cycle until the garbage collector runs; on a congested
+        network those sockets can still complete their handshake and hold
+        server sessions outside the pool's bound. So the first connect after
+        a failed one collects garbage first (at most once a second).
+        """
+        if self._connect_failed:
+            now = time.monotonic()
+            if now - self._last_collect >= 1.0:
+                self._last_collect = now
+                gc.collect()
+        try:
+            connection = self._connect()
+        except BaseException:
+            self._connect_failed = True
+            raise
+        self._connect_failed = False
+        return connection
+
     def __repr__(self) -> str:
         return f"<AliasPool {self.alias!r} {self.description} pid={self.pid}>"
 
@@ -151,16 +250,14 @@ class AliasPool:
         with self._lock:
             self._waiting += 1
         try:
-            if slots is not None and not slots.acquire(self.options.timeout):
-                self._bump("checkout_timeouts")
-                raise PoolTimeout(self._timeout_message())
+            if slots is not None and not slots.acquire(self.options.timeout, self.reclaim_orphans):
+                raise self._timed_out()
             try:
                 fairy = self._pool.connect()
             except sa_exc.TimeoutError:
                 if slots is not None:
                     slots.release()
-                self._bump("checkout_timeouts")
-                raise PoolTimeout(self._timeout_message()) from None
+                raise self._timed_out() from None
             except BaseException:
                 if slots is not None:
                     slots.release()
@@ -169,13 +266,23 @@ class AliasPool:
                 fairy.info["slot"] = True
         finally:
             waited = time.monotonic() - start
+            bucket = bisect_left(WAIT_BUCKETS_MS, waited * 1000.0)
             with self._lock:
                 self._waiting -= 1
                 self._wait_count += 1
                 self._wait_sum += waited
+                self._wait_buckets[bucket] += 1
                 if waited > self._wait_max:
                     self._wait_max = waited
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug("pool %r: checked out a connection in %.1f ms", self.alias, waited * 1000.0)
         return fairy
+
+    def _timed_out(self) -> PoolTimeout:
+        self._bump("checkout_timeouts")
+        message = self._timeout_message()
+        logger.warning("pool %r: checkout timed out: %s", self.alias, message)
+        return PoolTimeout(message)
 
     def _timeout_message(self) -> str:
         o = self.options
@@ -207,11 +314,13 @@ class AliasPool:
         info = record.info
         o = self.options
         if o.pre_ping and (
-            info.get("suspect") or time.monotonic() - info.get("last_used", 0.0) >= o.pre_ping_idle
+            info.get("suspect")
+            or time.monotonic() - info.get("last_used", 0.0) >= o.pre_ping_idle
+            or self._has_pending_input(dbapi_connection)
         ):
             self._bump("pings")
             try:
-                ok = self.vendor.pool_ping(dbapi_connection)
+                ok = self._ping(dbapi_connection)
             except Exception:
                 ok = False
             if not ok:
@@ -224,8 +333,73 @@ class AliasPool:
                 raise sa_exc.InvalidatePoolError("pre-ping failed")
             info.pop("suspect", None)
         self._bump("checkouts")
-        if o.leak_detection_threshold is not None:
-            self._held[id(record)] = (time.monotonic(), traceback.extract_stack(limit=24))
+        stack = None if o.leak_detection_threshold is None else traceback.extract_stack(limit=32)
+        self._held[id(record)] = _Held(threading.current_thread(), stack)
+
+    def _ping(self, dbapi_connection: Any) -> bool:
+        """The vendor's ping, bounded by CONNECT_TIMEOUT when it is set.
+
+        A ping that gets no answer in time (a silent network) has its socket
+        shut down, which makes the driver's blocked read return at once; the
+        connection then counts as failed and is replaced.
+        """
+        limit = self.options.connect_timeout
+        try:
+            # Read now: some drivers (mysqlclient) refuse calls from another
+            # thread while the ping is running.
+            fd = self.vendor.pool_fileno(dbapi_connection)
+        except Exception:
+            fd = None
+        if limit is None or fd is None or fd < 0:
+            return bool(self.vendor.pool_ping(dbapi_connection))
+        guard = threading.Lock()
+        state = {"done": False, "fired": False}
+
+        def sever() -> None:
+            with guard:
+                if state["done"]:
+                    return
+                state["fired"] = True
+            logger.info("pool %r: pre-ping got no answer within CONNECT_TIMEOUT=%g s", self.alias, limit)
+            _shutdown_socket(fd)
+
+        timer = threading.Timer(limit, sever)
+        timer.daemon = True
+        timer.start()
+        try:
+            ok = bool(self.vendor.pool_ping(dbapi_connection))
+        finally:
+            with guard:
+                state["done"] = True
+            timer.cancel()
+        return ok and not state["fired"]
+
+    def _has_pending_input(self, dbapi_connection: Any) -> bool:
+        """True if the server sent something to a connection nobody was using.
+
+        An idle pooled connection has nothing to read; one the server killed
+        (pg_terminate_backend, KILL, a restart) reads a goodbye or EOF. One
+        poll() with no wait, no round trip: it catches connections killed
+        within PRE_PING_IDLE. A driver without a socket to look at (JDBC,
+        ODBC) relies on the idle window alone.
+        """
+        try:
+            fd = self.vendor.pool_fileno(dbapi_connection)
+        except Exception:
+            return True
+        if fd is None or fd < 0:
+            return False
+        try:
+            poll = getattr(select, "poll", None)  # gevent's monkey-patching removes it
+            if poll is not None:
+                poller = poll()
+                poller.register(fd, select.POLLIN | select.POLLPRI)
+                return bool(poller.poll(0))
+            if fd < 1024:  # select()'s FD_SETSIZE
+                return bool(select.select([fd], [], [], 0)[0])
+        except (OSError, ValueError):
+            return True
+        return False
 
     def _on_reset(self, dbapi_connection: Any, record: ConnectionPoolEntry, state: Any) -> None:
         info = record.info
@@ -237,9 +411,17 @@ class AliasPool:
             return
         if info.pop("clean_return", False):
             return  # give_back() already did the work
-        # A checkout that was never returned (garbage-collected proxy).
-        self._bump("leaks_detected")
-        logger.warning("pool %r: a connection was garbage-collected without being returned", self.alias)
+        # A checkout that was never returned (garbage-collected proxy, e.g.
+        # the thread-local connection of a thread that ended).
+        self._bump("connections_reclaimed")
+        held = self._held.get(id(record))
+        logger.warning(
+            "pool %r: reclaimed a connection that was garbage-collected without being "
+            "returned (checked out by thread %r); checked out at:\n%s",
+            self.alias,
+            held.owner_name() if held else "?",
+            format_stack(held.stack if held else None),
+        )
         status = self.vendor.pool_transaction_state(dbapi_connection)
         if status == BROKEN:
             raise sa_exc.DisconnectionError("connection is broken")
@@ -248,7 +430,9 @@ class AliasPool:
             dbapi_connection.rollback()
         if self.options.reset_session:
             self._bump("session_resets")
-            self.vendor.pool_reset_session(dbapi_connection)
+            if not self.vendor.pool_reset_session(dbapi_connection):
+                info["reset_by_reconnect"] = True
+                raise sa_exc.DisconnectionError("session reset by reconnecting")
             info.pop("django_init", None)
 
     def _on_checkin(self, dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
@@ -256,23 +440,36 @@ class AliasPool:
         info["last_used"] = time.monotonic()
         if info.pop("slot", False) and self._slots is not None:
             self._slots.release()
-        if self._held:
-            self._held.pop(id(record), None)
+        self._held.pop(id(record), None)
         if dbapi_connection is None or info.get("foreign"):
             return
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug("pool %r: connection returned", self.alias)
         if self.retired:
             record.invalidate(soft=False)
 
     def _on_close(self, dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
         self._bump("connections_closed")
+        recycle = self.options.recycle
+        if (
+            recycle is not None
+            and not self.retired
+            and time.time() - getattr(record, "starttime", time.time()) > recycle
+        ):
+            self._bump("connections_recycled")
+            logger.info("pool %r: recycled a connection older than RECYCLE=%gs", self.alias, recycle)
 
     def _on_invalidate(self, dbapi_connection: Any, record: ConnectionPoolEntry, exception: Any) -> None:
+        if record.info.pop("reset_by_reconnect", False):
+            logger.debug("pool %r: closed a connection to reset its session (RESET_SESSION)", self.alias)
+            return
         if not self.retired:
             self._bump("connections_invalidated")
-            if exception is not None:
-                logger.info(
-                    "pool %r: discarded a broken connection (%s)", self.alias, type(exception).__name__
-                )
+            logger.info(
+                "pool %r: discarded a connection (%s)",
+                self.alias,
+                "invalidated" if exception is None else type(exception).__name__,
+            )
 
     # -- lifecycle ------------------------------------------------------------
 
@@ -309,7 +506,11 @@ class AliasPool:
                 dbapi_connection.rollback()
             if self.options.reset_session:
                 self._bump("session_resets")
-                self.vendor.pool_reset_session(dbapi_connection)
+                if not self.vendor.pool_reset_session(dbapi_connection):
+                    # No in-place reset for this driver: a new session is the reset.
+                    info["reset_by_reconnect"] = True
+                    fairy.invalidate()
+                    return
                 info.pop("django_init", None)
         except Exception as e:
             logger.info(
@@ -351,20 +552,31 @@ class AliasPool:
     # -- introspection -------------------------------------------------------
 
     def stats(self) -> dict[str, Any]:
-        """A snapshot of gauges and counters; every key always present."""
+        """A snapshot of gauges and counters; every key always present.
+
+        Cheap (one short lock, no I/O): fine to call per request.
+        """
         p = self._pool
         with self._lock:
             counters = dict(self._counters)
             waiting = self._waiting
             wait_count, wait_sum, wait_max = self._wait_count, self._wait_sum, self._wait_max
+            buckets = list(self._wait_buckets)
         checked_out = p.checkedout()
         idle = p.checkedin()
         o = self.options
+        cumulative: dict[str, int] = {}
+        running = 0
+        for bound, n in zip((*WAIT_BUCKETS_MS, float("inf")), buckets, strict=True):
+            running += n
+            cumulative["+Inf" if bound == float("inf") else f"{bound:g}"] = running
         return {
             "alias": self.alias,
             "pid": self.pid,
+            "vendor": self.description.split(" ", 1)[0],
             "pool_size": o.pool_size,
             "max_overflow": o.max_overflow,
+            "max_connections": o.max_connections,
             "connections_open": checked_out + idle,
             "connections_idle": idle,
             "connections_checked_out": checked_out,
@@ -374,12 +586,85 @@ class AliasPool:
             "checkout_wait_count": wait_count,
             "checkout_wait_ms_sum": wait_sum * 1000.0,
             "checkout_wait_ms_max": wait_max * 1000.0,
+            "checkout_wait_ms_p50": _quantile(buckets, wait_count, 0.50, wait_max),
+            "checkout_wait_ms_p95": _quantile(buckets, wait_count, 0.95, wait_max),
+            "checkout_wait_ms_p99": _quantile(buckets, wait_count, 0.99, wait_max),
+            "checkout_wait_ms_buckets": cumulative,
         }
 
-    def overdue(self) -> list[tuple[float, Any]]:
-        """Checkouts held longer than LEAK_DETECTION_THRESHOLD: (seconds, stack)."""
+    def overdue(self) -> list[tuple[float, str, str]]:
+        """Checkouts held longer than LEAK_DETECTION_THRESHOLD: (seconds, thread, stack)."""
         limit = self.options.leak_detection_threshold
         if limit is None:
             return []
         now = time.monotonic()
-        return [(now - t, s) for t, s in list(self._held.values()) if now - t >= limit]
+        return [
+            (now - h.since, h.owner_name(), format_stack(h.stack))
+            for h in list(self._held.values())
+            if now - h.since >= limit
+        ]
+
+    def housekeep(self) -> None:
+        """Log new leaks, reclaim connections of ended threads (housekeeper thread)."""
+        limit = self.options.leak_detection_threshold
+        if limit is not None:
+            now = time.monotonic()
+            for held in list(self._held.values()):
+                if not held.reported and now - held.since >= limit:
+                    held.reported = True
+                    self._bump("leaks_detected")
+                    logger.warning(
+                        "pool %r: possible connection leak: a connection has been checked out for "
+                        "%.1f s (LEAK_DETECTION_THRESHOLD=%gs) by thread %r; checked out at:\n%s",
+                        self.alias,
+                        now - held.since,
+                        limit,
+                        held.owner_name(),
+                        format_stack(held.stack),
+                    )
+        self.reclaim_orphans()
+
+    def reclaim_orphans(self) -> None:
+        """Return connections whose owner thread has ended without returning them.
+
+        A thread that dies holding its thread-local Django connection leaves
+        it to the garbage collector, which may not run for a long time: the
+        pool would stay short of a connection. Runs when a checkout has to
+        wait (so a dead thread never starves the pool) and on housekeeper
+        ticks. Collecting garbage makes SQLAlchemy's finaliser return the
+        connection (rolled back); one that is still referenced is left alone.
+        """
+        orphans = [h for h in list(self._held.values()) if not h.dead_owner_seen and not h.owner_alive()]
+        if not orphans:
+            return
+        for held in orphans:
+            held.dead_owner_seen = True
+        gc.collect()
+        for held in list(self._held.values()):
+            if held.dead_owner_seen and not held.unreclaimable_reported:
+                held.unreclaimable_reported = True
+                logger.warning(
+                    "pool %r: thread %r ended without returning its connection, which is still "
+                    "referenced elsewhere (shared with another thread?), so it was not reclaimed; "
+                    "checked out at:\n%s",
+                    self.alias,
+                    held.owner_name(),
+                    format_stack(held.stack),
+                )
+
+
+def _quantile(buckets: list[int], count: int, q: float, maximum: float) -> float:
+    """Estimate a quantile (ms) from the histogram, interpolating in its bucket."""
+    if count == 0:
+        return 0.0
+    rank = q * count
+    seen = 0
+    lower = 0.0
+    for i, n in enumerate(buckets):
+        upper = WAIT_BUCKETS_MS[i] if i < len(WAIT_BUCKETS_MS) else maximum * 1000.0
+        if n and seen + n >= rank:
+            upper = min(upper, maximum * 1000.0)
+            return lower + (upper - lower) * (rank - seen) / n
+        seen += n
+        lower = WAIT_BUCKETS_MS[i] if i < len(WAIT_BUCKETS_MS) else lower
+    return maximum * 1000.0

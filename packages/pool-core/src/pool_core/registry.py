@@ -8,6 +8,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from . import _housekeeper
 from .options import parse_options
 from .pool import AliasPool
 
@@ -69,6 +70,8 @@ def get_pool(
             else:
                 pool.forget_after_fork()
         _pools[alias] = new
+        if _housekeeper.needed(options):
+            _housekeeper.ensure_running()
         logger.info(
             "pool %r: created for %s (POOL_SIZE=%d, MAX_OVERFLOW=%d)",
             alias,
@@ -116,6 +119,7 @@ def dispose(alias: str | None = None) -> None:
 def _after_fork_in_child() -> None:
     global _lock
     _lock = threading.RLock()
+    _housekeeper.after_fork_in_child()
     for pool in list(_pools.values()):
         pool.forget_after_fork()
     _pools.clear()

@@ -7,11 +7,15 @@ installed, PyMySQL is installed under that name (``pymysql.install_as_MySQLdb``)
 from __future__ import annotations
 
 import importlib.util
+import logging
+import math
 from typing import Any
 
 from pool_core.pool import BROKEN, IDLE, IN_TRANSACTION, UNKNOWN
 
 _SERVER_STATUS_IN_TRANS = 1
+
+logger = logging.getLogger("pool_mysql")
 
 
 def install_pymysql_if_needed() -> None:
@@ -23,6 +27,16 @@ def install_pymysql_if_needed() -> None:
 
 def is_pymysql(dbapi_connection: Any) -> bool:
     return type(dbapi_connection).__module__.startswith("pymysql")
+
+
+class _HandshakeBound(dict):  # type: ignore[type-arg]
+    """Connect parameters whose read_timeout only bounds the handshake."""
+
+
+def _driver_is_pymysql() -> bool:
+    import MySQLdb
+
+    return MySQLdb.__name__.startswith("pymysql")  # install_as_MySQLdb() keeps its name
 
 
 class MySQLHooks:
@@ -63,15 +77,52 @@ class MySQLHooks:
         return int(dbapi_connection.fileno())
 
     @staticmethod
-    def pool_reset_session(dbapi_connection: Any) -> None:
+    def pool_connect_timeout_params(conn_params: dict[str, Any], seconds: float) -> dict[str, Any]:
+        # mysqlclient takes whole seconds and bounds the handshake with them.
+        conn_params.setdefault("connect_timeout", max(1, math.ceil(seconds)))
+        if _driver_is_pymysql() and conn_params.get("read_timeout") is None:
+            # PyMySQL's connect_timeout covers the TCP connect only; the
+            # handshake then waits as long as read_timeout (forever if unset).
+            # Bound it too, and lift the bound once connected.
+            params = _HandshakeBound(conn_params)
+            params["read_timeout"] = seconds
+            return params
+        return conn_params
+
+    @staticmethod
+    def pool_after_connect(dbapi_connection: Any, conn_params: dict[str, Any]) -> None:
+        if isinstance(conn_params, _HandshakeBound):
+            dbapi_connection._read_timeout = None
+            dbapi_connection._current_timeout = None
+            dbapi_connection._sock.settimeout(None)
+
+    @staticmethod
+    def pool_reset_session(dbapi_connection: Any) -> bool:
         if is_pymysql(dbapi_connection):
             # COM_RESET_CONNECTION (0x1f): resets session variables, temporary
             # tables, prepared statements; keeps the login. One round trip.
-            dbapi_connection._execute_command(0x1F, b"")
-            dbapi_connection._read_ok_packet()
-        else:
-            from django.db import NotSupportedError
+            conn = dbapi_connection
+            conn._execute_command(0x1F, b"")
+            conn._read_ok_packet()
+            # The reset returns session variables to the server's globals: put
+            # back what PyMySQL set when it connected (character set and
+            # collation, sql_mode, OPTIONS['init_command'], autocommit).
+            conn.set_character_set(conn.charset, getattr(conn, "collation", None))
+            with conn.cursor() as cursor:
+                if conn.sql_mode is not None:
+                    cursor.execute("SET sql_mode=%s", (conn.sql_mode,))
+                if conn.init_command is not None:
+                    cursor.execute(conn.init_command)
+            if conn.autocommit_mode is not None:
+                conn.autocommit(conn.autocommit_mode)
+            logger.debug("reset a PyMySQL session (COM_RESET_CONNECTION)")
+            return True
+        # mysqlclient exposes no reset-connection call: the pool closes the
+        # connection instead, and the next checkout opens a fresh session.
+        logger.debug("mysqlclient cannot reset a session in place: the connection is replaced")
+        return False
 
-            raise NotSupportedError(
-                "RESET_SESSION needs PyMySQL: mysqlclient has no reset-connection call."
-            )
+    @staticmethod
+    def pool_server_max_connections(cursor: Any) -> int | None:
+        cursor.execute("SELECT @@max_connections")
+        return int(cursor.fetchone()[0])

@@ -16,3 +16,8 @@ from pool_core.mixin import PoolingMixin  # noqa: E402
 class DatabaseWrapper(MySQLHooks, PoolingMixin, base.DatabaseWrapper):
     def pool_key_extra(self) -> tuple[Any, ...]:
         return (self.isolation_level,)
+
+    def _pool_connect_physical(self, conn_params: dict[str, Any]) -> Any:
+        connection = super()._pool_connect_physical(conn_params)
+        self.pool_after_connect(connection, conn_params)
+        return connection

@@ -1,0 +1,278 @@
+"""Stats, logging, leak detection, system checks, pool_status and Prometheus."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import multiprocessing
+import threading
+import time
+
+import pytest
+from django.core import checks
+from django.core.management import call_command
+from django.db import connections, transaction
+from django.test import override_settings
+
+import pool_core
+from pool_core import _housekeeper
+
+
+def _wait_for(predicate, timeout=15.0, what="condition"):
+    """Poll *predicate* until true; fail after *timeout* seconds (no sleep-and-hope)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        _housekeeper.wake()
+        time.sleep(0.02)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_stats_has_every_key_and_a_wait_histogram(engine):
+    alias = engine.make_alias({"POOL_SIZE": 2, "MAX_OVERFLOW": 3})
+    for _ in range(5):
+        engine.backend_id(alias)
+        connections[alias].close()
+    s = pool_core.stats(alias)
+    assert (s["pool_size"], s["max_overflow"], s["max_connections"]) == (2, 3, 5)
+    assert s["checkouts"] == 5 and s["checkout_wait_count"] == 5
+    assert s["connections_open"] == s["connections_idle"] == 1
+    assert s["connections_checked_out"] == s["overflow_in_use"] == s["threads_waiting"] == 0
+    buckets = s["checkout_wait_ms_buckets"]
+    assert buckets["+Inf"] == 5
+    counts = list(buckets.values())
+    assert counts == sorted(counts)  # cumulative
+    assert 0 <= s["checkout_wait_ms_p50"] <= s["checkout_wait_ms_p99"] <= s["checkout_wait_ms_max"]
+    for key in ("connections_created", "connections_closed", "connections_recycled",
+                "connections_invalidated", "connections_reclaimed", "checkout_timeouts",
+                "leaks_detected", "checkout_wait_ms_sum"):
+        assert key in s
+    assert pool_core.stats()[alias]["alias"] == alias
+
+
+def test_checkout_and_return_are_logged_at_debug(engine, caplog):
+    alias = engine.make_alias({"POOL_SIZE": 1})
+    caplog.set_level(logging.DEBUG, logger="pool_core")
+    engine.backend_id(alias)
+    connections[alias].close()
+    messages = [r.getMessage() for r in caplog.records if r.name == "pool_core" and r.levelno == logging.DEBUG]
+    assert any("checked out" in m for m in messages)
+    assert any("returned" in m for m in messages)
+
+
+def test_leak_is_reported_with_the_checkout_stack(engine, caplog):
+    alias = engine.make_alias({"POOL_SIZE": 1, "LEAK_DETECTION_THRESHOLD": 0.05})
+    caplog.set_level(logging.WARNING, logger="pool_core")
+
+    def checkout_and_forget_to_close():
+        connections[alias].ensure_connection()
+
+    checkout_and_forget_to_close()
+    _wait_for(lambda: pool_core.stats(alias)["leaks_detected"] == 1, what="the leak report")
+    connections[alias].close()
+    leaks = [r.getMessage() for r in caplog.records if "possible connection leak" in r.getMessage()]
+    assert len(leaks) == 1
+    assert repr(alias) in leaks[0]
+    assert "checkout_and_forget_to_close" in leaks[0]  # the stack where it was checked out
+    # Reported once per checkout, not on every tick.
+    _housekeeper.tick()
+    assert pool_core.stats(alias)["leaks_detected"] == 1
+
+
+def test_waiter_reclaims_the_connection_of_a_dead_thread(engine):
+    """A checkout already waiting when the holder dies gets the connection (no timeout)."""
+    alias = engine.make_alias({"POOL_SIZE": 1, "MAX_OVERFLOW": 0, "TIMEOUT": 30})
+    holding, die = threading.Event(), threading.Event()
+
+    def holder():
+        connections[alias].ensure_connection()
+        holding.set()
+        die.wait(30)  # then end without closing
+
+    t = threading.Thread(target=holder)
+    t.start()
+    assert holding.wait(30)
+    got = []
+    waiter = threading.Thread(target=lambda: (got.append(engine.backend_id(alias)), connections[alias].close()))
+    waiter.start()
+    _wait_for(lambda: pool_core.stats(alias)["threads_waiting"] == 1, what="the waiter to queue")
+    die.set()
+    t.join()
+    waiter.join(30)
+    assert got and pool_core.stats(alias)["connections_reclaimed"] == 1
+    assert pool_core.stats(alias)["checkout_timeouts"] == 0
+
+
+def test_housekeeper_runs_only_when_needed(engine):
+    """No extra thread in processes that fork (gunicorn --preload) unless asked for."""
+    alias = engine.make_alias({"POOL_SIZE": 1})
+    engine.backend_id(alias)
+    connections[alias].close()
+    assert not _housekeeper.needed(pool_core.registry.get_existing(alias).options)
+    leaky = engine.make_alias({"POOL_SIZE": 1, "LEAK_DETECTION_THRESHOLD": 60})
+    engine.backend_id(leaky)
+    connections[leaky].close()
+    assert any(t.name == "pool_core-housekeeper" for t in threading.enumerate())
+
+
+def test_connection_of_a_dead_thread_is_reclaimed_and_rolled_back(engine, caplog):
+    """A thread that ends holding a connection (and an open transaction) does not starve the pool."""
+    from tests.testapp.models import Note
+
+    alias = engine.make_alias({"POOL_SIZE": 1, "MAX_OVERFLOW": 0, "TIMEOUT": 30})
+    caplog.set_level(logging.WARNING, logger="pool_core")
+    started = []
+
+    def worker():
+        atomic = transaction.atomic(using=alias)
+        atomic.__enter__()  # never exited: the thread dies inside a transaction
+        Note.objects.using(alias).create(text="from a dead thread")
+        started.append(engine.backend_id(alias))
+
+    t = threading.Thread(target=worker, name="doomed-worker")
+    t.start()
+    t.join()
+    assert started
+    assert pool_core.stats(alias)["connections_checked_out"] == 1
+    # The pool's only connection is held by a dead thread: the next checkout
+    # reclaims it (rolled back) instead of waiting TIMEOUT and failing.
+    assert engine.backend_id(alias) == started[0]
+    s = pool_core.stats(alias)
+    assert s["connections_reclaimed"] == 1
+    assert s["rollbacks_on_return"] == 1
+    assert s["checkout_timeouts"] == 0
+    assert not Note.objects.using(alias).filter(text="from a dead thread").exists()
+    connections[alias].close()
+    assert any("reclaimed" in r.getMessage() and "doomed-worker" in r.getMessage() for r in caplog.records)
+
+
+# -- system checks -----------------------------------------------------------------
+
+
+pytestmark = pytest.mark.filterwarnings("ignore:Overriding setting DATABASES:UserWarning")
+
+
+def _ids(databases, **kwargs):
+    with override_settings(DATABASES=databases):
+        return sorted(m.id for m in checks.run_checks(tags=["pool_core"], **kwargs))
+
+
+def test_checks_report_bad_and_risky_settings(engine):
+    base = engine.settings()
+    stock = {**base, "ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}
+    assert _ids({"default": base}) == []
+    assert _ids({"default": {**base, "POOL_OPTIONS": {"POOL_SIZE": -1}}}) == ["pool_core.E001"]
+    assert _ids({"default": {**base, "POOL_OPTIONS": {"POOLSIZE": 5}}}) == ["pool_core.E001"]
+    assert _ids({"default": {**base, "CONN_MAX_AGE": 60}}) == ["pool_core.W002"]
+    assert _ids({"default": {**base, "CONN_MAX_AGE": None}}) == ["pool_core.W002"]
+    assert _ids({"default": {**base, "POOL_OPTIONS": {"MAX_OVERFLOW": -1}}}) == ["pool_core.W003"]
+    assert _ids({"default": {**stock, "POOL_OPTIONS": {"POOL_SIZE": 5}}}) == ["pool_core.W001"]
+    with override_settings(DATABASES={"bad": {**base, "POOL_OPTIONS": {"TIMEOUT": 0}}}):
+        (message,) = checks.run_checks(tags=["pool_core"])
+    assert "DATABASES['bad']" in message.msg and "TIMEOUT" in message.msg
+
+
+def test_check_command_fails_on_bad_options(engine):
+    from django.core.management.base import SystemCheckError
+
+    bad = {**engine.settings(), "POOL_OPTIONS": {"MAX_OVERFLOW": -2}}
+    with override_settings(DATABASES={"default": bad}), pytest.raises(SystemCheckError) as info:
+        call_command("check", stdout=io.StringIO(), stderr=io.StringIO())
+    assert "pool_core.E001" in str(info.value) and "MAX_OVERFLOW" in str(info.value)
+
+
+def test_database_check_compares_the_bound_with_the_server(engine):
+    ok = engine.make_alias({"POOL_SIZE": 2, "MAX_OVERFLOW": 2})
+    huge = engine.make_alias({"POOL_SIZE": 100000, "MAX_OVERFLOW": 0})
+    found = checks.run_checks(tags=[checks.Tags.database], databases=[ok, huge])
+    ours = [m for m in found if m.id == "pool_core.W004"]
+    assert len(ours) == 1 and repr(huge) in ours[0].msg and "100000" in ours[0].msg
+
+
+
+# -- pool_status -------------------------------------------------------------------
+
+
+def test_pool_status_table_and_json(engine):
+    alias = engine.make_alias({"POOL_SIZE": 3, "MAX_OVERFLOW": 1})
+    out = io.StringIO()
+    call_command("pool_status", "--database", alias, stdout=out)
+    text = out.getvalue()
+    assert "this process only" in text
+    row = next(line for line in text.splitlines() if f" {alias} " in f" {line} ")
+    assert row.split()[3:6] == ["3", "1", "1"]  # size, overflow, open
+    out = io.StringIO()
+    call_command("pool_status", "--json", "--database", alias, stdout=out)
+    data = json.loads(out.getvalue())
+    (row,) = data["rows"]
+    assert (row["alias"], row["pool_size"], row["connections_open"], row["checkouts"]) == (alias, 3, 1, 2)  # one checkout per call
+
+
+def _child_publishes(alias, stats_dir, ready, done):
+    from django.db import connections
+
+    connections[alias].ensure_connection()  # held: 1 checked out in the child
+    _housekeeper.publish(pool_core.registry.all_pools())
+    ready.set()
+    done.wait(30)
+    connections[alias].close()
+
+
+def test_pool_status_shows_other_processes_through_the_stats_dir(engine, tmp_path):
+    alias = engine.make_alias({"POOL_SIZE": 2})
+    ctx = multiprocessing.get_context("fork")
+    ready, done = ctx.Event(), ctx.Event()
+    with override_settings(POOL_STATS_DIR=str(tmp_path)):
+        child = ctx.Process(target=_child_publishes, args=(alias, str(tmp_path), ready, done))
+        child.start()
+        try:
+            assert ready.wait(30)
+            out = io.StringIO()
+            call_command("pool_status", "--json", stdout=out)
+            rows = json.loads(out.getvalue())["rows"]
+            mine = [r for r in rows if r["pid"] == child.pid and r["alias"] == alias]
+            assert len(mine) == 1 and mine[0]["connections_checked_out"] == 1
+        finally:
+            done.set()
+            child.join(30)
+        assert child.exitcode == 0
+        # A process that is gone disappears from the table (its file is removed).
+        out = io.StringIO()
+        call_command("pool_status", "--json", stdout=out)
+        assert all(r["pid"] != child.pid for r in json.loads(out.getvalue())["rows"])
+        assert not list(tmp_path.glob(f"*-{child.pid}.json"))
+
+
+# -- Prometheus --------------------------------------------------------------------
+
+
+def test_prometheus_collector_exposes_the_stats(engine):
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from pool_core.prometheus import PoolCollector
+
+    alias = engine.make_alias({"POOL_SIZE": 4})
+    engine.backend_id(alias)
+    registry = CollectorRegistry()
+    registry.register(PoolCollector(use_stats_dir=False))
+    text = generate_latest(registry).decode()
+    assert f'django_db_pool_connections_checked_out{{alias="{alias}"}} 1.0' in text
+    assert f'django_db_pool_pool_size{{alias="{alias}"}} 4.0' in text
+    assert f'django_db_pool_checkouts_total{{alias="{alias}"}} 1.0' in text
+    assert f'django_db_pool_checkout_wait_seconds_bucket{{alias="{alias}",le="+Inf"}} 1.0' in text
+    connections[alias].close()
+
+
+def test_prometheus_view_serves_text_format(engine):
+    from django.test import RequestFactory
+
+    from pool_core.prometheus import metrics_view
+
+    alias = engine.make_alias({"POOL_SIZE": 1})
+    engine.backend_id(alias)
+    connections[alias].close()
+    response = metrics_view(RequestFactory().get("/metrics"))
+    assert response.status_code == 200 and response["Content-Type"].startswith("text/plain")
+    assert f'django_db_pool_connections_idle{{alias="{alias}"}} 1.0' in response.content.decode()

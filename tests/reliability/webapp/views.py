@@ -1,0 +1,58 @@
+"""One request = one pooled checkout: a write, the server's id of the connection, a log line."""
+
+import itertools
+import os
+import threading
+import time
+
+from asgiref.sync import sync_to_async
+from django.db import connection
+from django.http import HttpResponse
+
+import pool_core
+from tests.testapp.models import Note
+
+_fds: dict[int, int] = {}
+_lock = threading.Lock()
+_seq = itertools.count()
+
+
+def log(line: str) -> None:
+    pid = os.getpid()
+    fd = _fds.get(pid)
+    if fd is None:
+        with _lock:
+            fd = _fds.get(pid)
+            if fd is None:
+                path = os.path.join(os.environ["POOL_SITE_LOG"], f"{pid}.log")
+                fd = _fds[pid] = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.write(fd, (line + "\n").encode())  # O_APPEND: one atomic write per line
+
+
+def do_write(kind: str) -> str:
+    """Write a row, note which server session did it, return the connection to the pool."""
+    pid = os.getpid()
+    tag = f"{kind}-{pid}-{next(_seq)}"
+    t0 = time.monotonic()
+    try:
+        Note.objects.create(text=tag, n=pid)
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_backend_pid()" if connection.vendor == "postgresql" else "SELECT CONNECTION_ID()")
+            backend = int(cursor.fetchone()[0])
+        s = pool_core.stats("default")
+    except Exception as e:
+        log(f"ERR {pid} {type(e).__name__}: {e}".replace("\n", " "))
+        raise
+    finally:
+        connection.close()  # back to the pool before the interval ends
+    t1 = time.monotonic()
+    log(f"OK {pid} {backend} {t0:.6f} {t1:.6f} {tag} {s['connections_open']} {s['checkout_wait_ms_max']:.1f}")
+    return tag
+
+
+def write(request):
+    return HttpResponse(do_write("w"))
+
+
+async def awrite(request):
+    return HttpResponse(await sync_to_async(do_write)("a"))
