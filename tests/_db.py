@@ -203,7 +203,15 @@ PG_JAR = "/usr/share/java/postgresql.jar"
 MARIADB_JAR = "/usr/share/java/mariadb-java-client.jar"
 _JVM_FORK = ("a JVM does not survive fork(): a child forked after the JVM started gets a clear "
              "error instead (tests/vendors/jdbc/test_jdbc.py::test_forked_child_gets_a_clear_error)")
+_NO_SOCKET = ("the JDBC/ODBC driver owns the socket, so the pool cannot see the server's goodbye on it; "
+              "with PRE_PING_IDLE=0 every checkout is validated (test_connection_killed_while_idle_is_replaced)")
+_BRIDGE_INAPPLICABLE = {
+    "test_connection_killed_while_idle_is_replaced_within_pre_ping_idle": _NO_SOCKET,
+}
 _JDBC_INAPPLICABLE = {
+    **_BRIDGE_INAPPLICABLE,
+    "test_pool_status_shows_other_processes_through_the_stats_dir": "the test's child is forked after "
+                                                                    "the JVM started: " + _JVM_FORK,
     "test_child_opens_its_own_connections_and_parent_is_undisturbed": _JVM_FORK,
     "test_parent_transaction_survives_child": _JVM_FORK,
     "test_django_test_runner[parallel]": "Django's --parallel runner forks after the parent started "
@@ -227,6 +235,8 @@ class JDBCMySQLEngine(MySQLEngine):
     engine = "pool_jdbc.mysql"
     label = "jdbc_mysql"
     inapplicable = _JDBC_INAPPLICABLE
+    #: No reset-connection call through JDBC: RESET_SESSION replaces the connection.
+    reset_replaces = True
 
     def extra_options(self) -> dict[str, Any]:
         return {"CLASSPATH": [MARIADB_JAR], "JDBC_DRIVER": "org.mariadb.jdbc.Driver"}
@@ -244,6 +254,7 @@ class JDBCOceanBaseMySQLEngine(JDBCMySQLEngine):
 class ODBCPostgresEngine(PostgresEngine):
     engine = "pool_odbc.postgresql"
     label = "odbc_postgresql"
+    inapplicable = _BRIDGE_INAPPLICABLE
 
     def extra_options(self) -> dict[str, Any]:
         return {"DRIVER": "PostgreSQL Unicode"}
@@ -254,6 +265,9 @@ class ODBCPostgresEngine(PostgresEngine):
 class ODBCMySQLEngine(MySQLEngine):
     engine = "pool_odbc.mysql"
     label = "odbc_mysql"
+    inapplicable = _BRIDGE_INAPPLICABLE
+    #: No reset-connection call through ODBC: RESET_SESSION replaces the connection.
+    reset_replaces = True
 
     def extra_options(self) -> dict[str, Any]:
         return {"DRIVER": "MariaDB Unicode"}

@@ -565,12 +565,44 @@ class PostgresBridgePoolHooks(BridgePoolHooks):
         options = self.settings_dict["OPTIONS"]  # type: ignore[attr-defined]
         return (self.timezone_name, options.get("assume_role"), options.get("isolation_level"))  # type: ignore[attr-defined]
 
+    @staticmethod
+    def pool_server_max_connections(cursor: Any) -> int | None:
+        cursor.execute(
+            "SELECT current_setting('max_connections')::int"
+            " - current_setting('superuser_reserved_connections')::int"
+            " - coalesce(current_setting('reserved_connections', true)::int, 0)"
+        )
+        return int(cursor.fetchone()[0])
+
+    @staticmethod
+    def pool_reset_session(dbapi_connection: Any) -> bool:
+        """DISCARD ALL, outside a transaction block; one round trip."""
+        autocommit = dbapi_connection.autocommit
+        if not autocommit:
+            dbapi_connection.autocommit = True
+        with dbapi_connection.cursor() as cursor:
+            cursor.execute("DISCARD ALL")
+        if not autocommit:
+            dbapi_connection.autocommit = False
+        return True
+
 
 class MySQLBridgePoolHooks(BridgePoolHooks):
     """Pool hooks of the mysql bridges; put it before PoolingMixin."""
 
     def pool_key_extra(self) -> tuple[Any, ...]:
         return (self.isolation_level,)  # type: ignore[attr-defined]
+
+    @staticmethod
+    def pool_server_max_connections(cursor: Any) -> int | None:
+        cursor.execute("SELECT @@max_connections")
+        return int(cursor.fetchone()[0])
+
+    @staticmethod
+    def pool_reset_session(dbapi_connection: Any) -> bool:
+        """COM_RESET_CONNECTION where the driver offers it, else False (replaced)."""
+        reset = getattr(dbapi_connection.driver, "reset_session", None)
+        return bool(reset(dbapi_connection.raw)) if reset is not None else False
 
 
 class PostgresBridgeMixin(BridgeWrapperMixin):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import re
 import uuid
+import weakref
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
@@ -135,10 +136,17 @@ class ODBCWrapperMixin(BridgeWrapperMixin):
         if driver is None:
             aware = None
             if self.odbc_aware_datetimes:
+                # A weak reference: the driver lives as long as its pooled
+                # connections, which must not keep this wrapper alive.
+                wrapper = weakref.ref(self)
+
                 def aware() -> Any:
                     from django.conf import settings
 
-                    return self.timezone if settings.USE_TZ else None  # type: ignore[attr-defined]
+                    w = wrapper()
+                    if w is None or not settings.USE_TZ:
+                        return datetime.timezone.utc if settings.USE_TZ else None
+                    return w.timezone  # type: ignore[attr-defined]
 
             driver = self.__dict__["_odbc_driver"] = ODBCDriver(self.alias, aware)  # type: ignore[attr-defined]
         return driver
