@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import datetime
 import decimal
+import math
 import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -526,6 +527,12 @@ class BridgePoolHooks:
     """Pool hooks for bridge connections; put it before PoolingMixin."""
 
     @staticmethod
+    def pool_connect_timeout_params(conn_params: dict[str, Any], seconds: float) -> dict[str, Any]:
+        """CONNECT_TIMEOUT as whole seconds; the bridge maps it to its driver's setting."""
+        conn_params.setdefault("connect_timeout", max(1, math.ceil(seconds)))
+        return conn_params
+
+    @staticmethod
     def pool_transaction_state(dbapi_connection: Any) -> int:
         from .pool import BROKEN, IDLE, UNKNOWN
 
@@ -554,6 +561,12 @@ class BridgePoolHooks:
 
 class PostgresBridgePoolHooks(BridgePoolHooks):
     """Pool hooks of the postgresql bridges; put it before PoolingMixin."""
+
+    @staticmethod
+    def pool_connect_timeout_params(conn_params: dict[str, Any], seconds: float) -> dict[str, Any]:
+        # As libpq (and pgJDBC/psqlODBC, which follow it): at least 2 seconds.
+        conn_params.setdefault("connect_timeout", max(2, math.ceil(seconds)))
+        return conn_params
 
     def pool_adopt_connection(self, dbapi_connection: Any) -> None:
         from django.db.backends.postgresql.psycopg_any import IsolationLevel

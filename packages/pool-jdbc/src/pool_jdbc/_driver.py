@@ -181,6 +181,8 @@ class JDBCWrapperMixin(BridgeWrapperMixin):
     jdbc_url_prefix = ""
     #: Driver properties set unless OPTIONS gives them.
     jdbc_default_properties: dict[str, str] = {}
+    #: The driver's connect-timeout property and its unit per second (CONNECT_TIMEOUT).
+    jdbc_connect_timeout = ("connectTimeout", 1000)
 
     @property
     def bridge_driver(self) -> JDBCDriver:  # type: ignore[override]
@@ -203,6 +205,9 @@ class JDBCWrapperMixin(BridgeWrapperMixin):
     def jdbc_properties(self, conn_params: dict[str, Any]) -> dict[str, str]:
         props = dict(self.jdbc_default_properties)
         props.update({str(k): str(v) for k, v in conn_params["options"].items() if v is not None})
+        if conn_params.get("connect_timeout") is not None:
+            key, unit = self.jdbc_connect_timeout
+            props.setdefault(key, str(int(conn_params["connect_timeout"]) * unit))
         if conn_params["user"]:
             props["user"] = str(conn_params["user"])
         if conn_params["password"]:

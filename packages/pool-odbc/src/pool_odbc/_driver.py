@@ -180,7 +180,8 @@ class ODBCWrapperMixin(BridgeWrapperMixin):
         pyodbc = _import_pyodbc(alias)
         options = self.settings_dict.get("OPTIONS") or {}  # type: ignore[attr-defined]
         text = self.odbc_connection_string(conn_params)
-        timeout = int(options.get("TIMEOUT") or 0)
+        # Login timeout: OPTIONS['TIMEOUT'], else POOL_OPTIONS['CONNECT_TIMEOUT'].
+        timeout = int(options.get("TIMEOUT") or conn_params.get("connect_timeout") or 0)
         try:
             raw = pyodbc.connect(text, autocommit=False, timeout=timeout)
         except pyodbc.Error as e:

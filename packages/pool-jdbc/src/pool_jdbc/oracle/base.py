@@ -23,6 +23,7 @@ from .._driver import JDBCWrapperMixin
 class JDBCOracleWrapper(JDBCWrapperMixin, OracleBridgeMixin, base.DatabaseWrapper):
     jdbc_driver = "oracle.jdbc.OracleDriver"
     jdbc_url_prefix = "jdbc:oracle:thin:@"
+    jdbc_connect_timeout = ("oracle.net.CONNECT_TIMEOUT", 1000)
 
     def jdbc_url(self, conn_params: dict[str, Any], driver_class: str) -> str:
         options = self.settings_dict.get("OPTIONS") or {}

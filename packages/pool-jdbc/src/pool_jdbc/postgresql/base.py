@@ -32,6 +32,7 @@ class JDBCPostgresWrapper(JDBCWrapperMixin, PostgresBridgeMixin, base.DatabaseWr
     # Send strings untyped so PostgreSQL infers uuid, json, inet, ... as
     # psycopg's literals would be.
     jdbc_default_properties = {"stringtype": "unspecified"}
+    jdbc_connect_timeout = ("connectTimeout", 1)  # pgJDBC: seconds
     ops_class = DatabaseOperations
     SchemaEditorClass = DatabaseSchemaEditor
 

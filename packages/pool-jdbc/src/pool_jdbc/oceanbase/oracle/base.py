@@ -15,6 +15,7 @@ from ...oracle.base import DatabaseWrapper as OracleWrapper
 class DatabaseWrapper(OracleWrapper):
     jdbc_driver = "com.oceanbase.jdbc.Driver"
     jdbc_url_prefix = "jdbc:oceanbase://"
+    jdbc_connect_timeout = ("connectTimeout", 1000)
     pool_vendor_name = "oceanbase-oracle+jdbc"
 
     def jdbc_url(self, conn_params: dict[str, Any], driver_class: str) -> str:
