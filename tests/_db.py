@@ -17,6 +17,10 @@ class Engine:
     vendor = ""
     engine = ""
     id_sql = ""
+    #: Bridge engines (JDBC/ODBC): alias, test id and database suffix.
+    label = ""
+    #: Contract tests that cannot apply to this engine: test name -> reason.
+    inapplicable: dict[str, str] = {}
 
     def __init__(self, server: Server, dbname: str, driver: str) -> None:
         self.server = server
@@ -24,6 +28,10 @@ class Engine:
         self.driver = driver
         self.alias = f"{self.vendor}"
         self.id = f"{self.vendor}-{driver}"
+        if self.label:  # bridge engines: own alias, own database
+            self.alias = self.label
+            self.id = self.label
+            self.dbname = f"{dbname}_{self.label}"
         self._admin: Any = None
         self._extra_aliases: list[str] = []
 
@@ -44,6 +52,10 @@ class Engine:
         return s
 
     def extra_options(self) -> dict[str, Any]:
+        return {}
+
+    def runner_options(self) -> dict[str, Any]:
+        """OPTIONS for the Django test-runner subprocess (test_django_runner)."""
         return {}
 
     def make_alias(self, pool_options: dict[str, Any] | None = None, **overrides: Any) -> str:
@@ -187,11 +199,189 @@ class MySQLEngine(Engine):
     create_tables = PostgresEngine.create_tables
 
 
-def build_engines(pg: Server, my: Server, run_id: str, pg_driver: str, mysql_driver: str) -> list[Engine]:
-    return [
+PG_JAR = "/usr/share/java/postgresql.jar"
+MARIADB_JAR = "/usr/share/java/mariadb-java-client.jar"
+_JVM_FORK = ("a JVM does not survive fork(): a child forked after the JVM started gets a clear "
+             "error instead (tests/vendors/jdbc/test_jdbc.py::test_forked_child_gets_a_clear_error)")
+_NO_SOCKET = ("the JDBC/ODBC driver owns the socket, so the pool cannot see the server's goodbye on it; "
+              "with PRE_PING_IDLE=0 every checkout is validated (test_connection_killed_while_idle_is_replaced)")
+_BRIDGE_INAPPLICABLE = {
+    "test_connection_killed_while_idle_is_replaced_within_pre_ping_idle": _NO_SOCKET,
+}
+_JDBC_INAPPLICABLE = {
+    **_BRIDGE_INAPPLICABLE,
+    "test_pool_status_shows_other_processes_through_the_stats_dir": "the test's child is forked after "
+                                                                    "the JVM started: " + _JVM_FORK,
+    "test_child_opens_its_own_connections_and_parent_is_undisturbed": _JVM_FORK,
+    "test_parent_transaction_survives_child": _JVM_FORK,
+    "test_django_test_runner[parallel]": "Django's --parallel runner forks after the parent started "
+                                         "the JVM: " + _JVM_FORK,
+}
+
+
+class JDBCPostgresEngine(PostgresEngine):
+    engine = "pool_jdbc.postgresql"
+    label = "jdbc_postgresql"
+    inapplicable = _JDBC_INAPPLICABLE
+
+    def extra_options(self) -> dict[str, Any]:
+        return {"CLASSPATH": [PG_JAR], "ApplicationName": self.dbname}
+
+    def runner_options(self) -> dict[str, Any]:
+        return {"CLASSPATH": [PG_JAR]}
+
+
+class JDBCMySQLEngine(MySQLEngine):
+    engine = "pool_jdbc.mysql"
+    label = "jdbc_mysql"
+    inapplicable = _JDBC_INAPPLICABLE
+    #: No reset-connection call through JDBC: RESET_SESSION replaces the connection.
+    reset_replaces = True
+
+    def extra_options(self) -> dict[str, Any]:
+        return {"CLASSPATH": [MARIADB_JAR], "JDBC_DRIVER": "org.mariadb.jdbc.Driver"}
+
+    runner_options = extra_options
+
+
+class JDBCOceanBaseMySQLEngine(JDBCMySQLEngine):
+    """OceanBase MySQL mode's backend, proven against MariaDB with the MariaDB JDBC driver."""
+
+    engine = "pool_jdbc.oceanbase.mysql"
+    label = "jdbc_oceanbase_mysql"
+
+
+class ODBCPostgresEngine(PostgresEngine):
+    engine = "pool_odbc.postgresql"
+    label = "odbc_postgresql"
+    inapplicable = _BRIDGE_INAPPLICABLE
+
+    def extra_options(self) -> dict[str, Any]:
+        return {"DRIVER": "PostgreSQL Unicode"}
+
+    runner_options = extra_options
+
+
+class ODBCMySQLEngine(MySQLEngine):
+    engine = "pool_odbc.mysql"
+    label = "odbc_mysql"
+    inapplicable = _BRIDGE_INAPPLICABLE
+    #: No reset-connection call through ODBC: RESET_SESSION replaces the connection.
+    reset_replaces = True
+
+    def extra_options(self) -> dict[str, Any]:
+        return {"DRIVER": "MariaDB Unicode"}
+
+    runner_options = extra_options
+
+
+class OracleEngine(Engine):
+    """A live Oracle server from POOL_TEST_ORACLE_DSN / _USER / _PASSWORD (never started here)."""
+
+    vendor = "oracle"
+    engine = "pool_oracle"
+    label = "oracle"
+    id_sql = "SELECT SYS_CONTEXT('USERENV', 'SID') FROM DUAL"
+    inapplicable = {
+        "test_django_test_runner": "needs a user allowed to create users/tablespaces; run Django's "
+                                   "own suite against the server instead",
+        "test_settings_change_gets_a_new_pool": "the test adds OPTIONS['connect_timeout'], which is not an "
+                                                "oracledb.connect() argument (tcp_connect_timeout is)",
+    }
+
+    def __init__(self, server: Server, dbname: str, driver: str) -> None:
+        super().__init__(server, dbname, driver)
+        import os
+
+        self.dsn = os.environ["POOL_TEST_ORACLE_DSN"]
+        self.user = os.environ.get("POOL_TEST_ORACLE_USER", "")
+        self.password = os.environ.get("POOL_TEST_ORACLE_PASSWORD", "")
+
+    def settings(self, **pool_options: Any) -> dict[str, Any]:
+        s = {"ENGINE": self.engine, "NAME": self.dsn, "USER": self.user, "PASSWORD": self.password,
+             "HOST": "", "PORT": "", "OPTIONS": {}, "TEST": {"NAME": self.dsn}}
+        if pool_options:
+            s["POOL_OPTIONS"] = pool_options
+        return s
+
+    def admin(self) -> Any:
+        if self._admin is None:
+            import oracledb
+
+            self._admin = oracledb.connect(user=self.user, password=self.password, dsn=self.dsn)
+            self._admin.autocommit = True
+        return self._admin
+
+    def q(self, sql: str, params: Any = None) -> list[tuple]:
+        cur = self.admin().cursor()
+        try:
+            cur.execute(sql.replace("%s", ":1"), params or [])
+            return list(cur.fetchall()) if cur.description else []
+        finally:
+            cur.close()
+
+    def server_sessions(self) -> set[int]:
+        rows = self.q("SELECT sid FROM v$session WHERE username = USER AND sid <> SYS_CONTEXT('USERENV', 'SID')")
+        return {int(r[0]) for r in rows}
+
+    def kill(self, backend_id: int) -> None:
+        rows = self.q("SELECT serial# FROM v$session WHERE sid = %s", [backend_id])
+        self.q(f"ALTER SYSTEM KILL SESSION '{int(backend_id)},{int(rows[0][0])}' IMMEDIATE")
+
+    def create_database(self) -> None:
+        pass  # Oracle: the user's schema is the database
+
+    def drop_database(self) -> None:
+        try:
+            self.q('DROP TABLE "TESTAPP_NOTE" PURGE')
+        except Exception:
+            pass
+
+    create_tables = PostgresEngine.create_tables
+
+
+class JDBCOracleEngine(OracleEngine):
+    """pool_jdbc.oracle on the live Oracle server, when POOL_TEST_ORACLE_JDBC_JAR names ojdbc."""
+
+    engine = "pool_jdbc.oracle"
+    label = "jdbc_oracle"
+    inapplicable = {**OracleEngine.inapplicable, **_JDBC_INAPPLICABLE}
+
+    def settings(self, **pool_options: Any) -> dict[str, Any]:
+        import os
+
+        s = super().settings(**pool_options)
+        s["OPTIONS"] = {"CLASSPATH": [os.environ["POOL_TEST_ORACLE_JDBC_JAR"]]}
+        return s
+
+    def create_tables(self) -> None:
+        pass  # same schema as OracleEngine, which creates and drops the table
+
+    def drop_database(self) -> None:
+        pass
+
+
+BRIDGE_ENGINES: list[type[Engine]] = [JDBCPostgresEngine, JDBCMySQLEngine, JDBCOceanBaseMySQLEngine,
+                                      ODBCPostgresEngine, ODBCMySQLEngine]
+
+
+def build_engines(pg: Server, my: Server, run_id: str, pg_driver: str, mysql_driver: str,
+                  bridges: bool = False) -> list[Engine]:
+    engines: list[Engine] = [
         PostgresEngine(pg, run_id, "psycopg3" if pg_driver == "psycopg" else "psycopg2"),
         MySQLEngine(my, run_id, mysql_driver),
     ]
+    if bridges:
+        for cls in BRIDGE_ENGINES:
+            server = pg if issubclass(cls, PostgresEngine) else my
+            engines.append(cls(server, run_id, cls.label))
+    import os
+
+    if os.environ.get("POOL_TEST_ORACLE_DSN"):
+        engines.append(OracleEngine(pg, run_id, "oracledb"))
+        if bridges and os.environ.get("POOL_TEST_ORACLE_JDBC_JAR"):
+            engines.append(JDBCOracleEngine(pg, run_id, "jdbc"))
+    return engines
 
 
 def copy_settings(s: dict[str, Any]) -> dict[str, Any]:

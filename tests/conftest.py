@@ -14,6 +14,9 @@ import sys
 import pytest
 
 PG_DRIVER = os.environ.get("POOL_TEST_PG_DRIVER", "psycopg")
+# JDBC/ODBC engines run in one driver-pair pass only (POOL_TEST_BRIDGES=1);
+# when asked for, a missing JVM, jar or ODBC driver fails the run.
+BRIDGES = os.environ.get("POOL_TEST_BRIDGES") == "1"
 MYSQL_DRIVER = os.environ.get("POOL_TEST_MYSQL_DRIVER", "pymysql")
 
 if PG_DRIVER == "psycopg2":
@@ -37,7 +40,11 @@ RUN_ID = f"pool_test_{os.getpid()}"
 def _configure() -> list[Engine]:
     pg = _servers.postgres()
     my = _servers.mariadb()
-    engines = build_engines(pg, my, RUN_ID, PG_DRIVER, MYSQL_DRIVER)
+    engines = build_engines(pg, my, RUN_ID, PG_DRIVER, MYSQL_DRIVER, bridges=BRIDGES)
+    if BRIDGES:
+        from tests._bridges import require_bridges
+
+        require_bridges()
     databases = {e.alias: e.settings() for e in engines}
     databases["default"] = dict(databases[engines[0].alias])
     settings.configure(
@@ -109,7 +116,14 @@ def _fresh(e: Engine):
 @pytest.fixture(params=ENGINES, ids=[e.id for e in ENGINES])
 def engine(request):
     """Each installed pooled ENGINE in turn; fresh pools before and after."""
-    yield from _fresh(request.param)
+    e = request.param
+    base, _, rest = request.node.name.partition("[")
+    params = set(rest.rstrip("]").split("-"))
+    for key, reason in e.inapplicable.items():
+        kbase, _, kparam = key.partition("[")
+        if kbase == base and (not kparam or kparam.rstrip("]") in params):
+            pytest.skip(f"inapplicable to {e.engine}: {reason}")
+    yield from _fresh(e)
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 def _run(engine, *args: str) -> subprocess.CompletedProcess:
     db = engine.settings(POOL_SIZE=2, MAX_OVERFLOW=2)
-    db["OPTIONS"] = {}
+    db["OPTIONS"] = engine.runner_options()
     db["TEST"] = {"NAME": f"test_runner_{engine.dbname}"}
     env = {**os.environ, "RUNNER_DB": json.dumps(db), "PYTHONPATH": ROOT,
            "RUNNER_MYSQL_DRIVER": os.environ.get("POOL_TEST_MYSQL_DRIVER", "pymysql")}

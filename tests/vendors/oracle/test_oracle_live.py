@@ -1,0 +1,33 @@
+"""Live Oracle: the contract suite runs over pool_oracle when a server is given.
+
+Set POOL_TEST_ORACLE_DSN (e.g. ``db:1521/FREEPDB1``), POOL_TEST_ORACLE_USER and
+POOL_TEST_ORACLE_PASSWORD; the user needs CREATE TABLE, SELECT on V$SESSION
+and ALTER SYSTEM (to kill sessions). tests/_db.py then adds an OracleEngine
+to the ``engine`` fixture.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from django.db import connections
+
+from tests.conftest import ENGINES
+
+LIVE = [e for e in ENGINES if e.vendor == "oracle"]
+
+pytestmark = pytest.mark.skipif(
+    not LIVE, reason="no Oracle server: set POOL_TEST_ORACLE_DSN, POOL_TEST_ORACLE_USER, POOL_TEST_ORACLE_PASSWORD"
+)
+
+
+def test_live_server_session_settings():
+    from tests.conftest import _fresh
+
+    for e in _fresh(LIVE[0]):
+        alias = e.make_alias()
+        with connections[alias].cursor() as cursor:
+            cursor.execute("SELECT value FROM nls_session_parameters WHERE parameter = 'NLS_DATE_FORMAT'")
+            assert cursor.fetchone()[0] == "YYYY-MM-DD HH24:MI:SS"
+        assert os.environ["POOL_TEST_ORACLE_DSN"]
