@@ -28,6 +28,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from .cursor import convert
+from .hooks import MySQLServerHooks, PostgresServerHooks
 
 __all__ = [
     "BridgeConnection",
@@ -533,6 +534,14 @@ class BridgePoolHooks:
         return conn_params
 
     @staticmethod
+    def pool_driver_autocommit(dbapi_connection: Any) -> bool | None:
+        """The driver's own autocommit flag (JDBC getAutoCommit / ODBC attribute, no round trip)."""
+        try:
+            return bool(dbapi_connection.autocommit)
+        except Exception:
+            return None
+
+    @staticmethod
     def pool_transaction_state(dbapi_connection: Any) -> int:
         from .pool import BROKEN, IDLE, UNKNOWN
 
@@ -559,14 +568,8 @@ class BridgePoolHooks:
         return None
 
 
-class PostgresBridgePoolHooks(BridgePoolHooks):
+class PostgresBridgePoolHooks(PostgresServerHooks, BridgePoolHooks):
     """Pool hooks of the postgresql bridges; put it before PoolingMixin."""
-
-    @staticmethod
-    def pool_connect_timeout_params(conn_params: dict[str, Any], seconds: float) -> dict[str, Any]:
-        # As libpq (and pgJDBC/psqlODBC, which follow it): at least 2 seconds.
-        conn_params.setdefault("connect_timeout", max(2, math.ceil(seconds)))
-        return conn_params
 
     def pool_adopt_connection(self, dbapi_connection: Any) -> None:
         from django.db.backends.postgresql.psycopg_any import IsolationLevel
@@ -578,38 +581,12 @@ class PostgresBridgePoolHooks(BridgePoolHooks):
         options = self.settings_dict["OPTIONS"]  # type: ignore[attr-defined]
         return (self.timezone_name, options.get("assume_role"), options.get("isolation_level"))  # type: ignore[attr-defined]
 
-    @staticmethod
-    def pool_server_max_connections(cursor: Any) -> int | None:
-        cursor.execute(
-            "SELECT current_setting('max_connections')::int"
-            " - current_setting('superuser_reserved_connections')::int"
-            " - coalesce(current_setting('reserved_connections', true)::int, 0)"
-        )
-        return int(cursor.fetchone()[0])
 
-    @staticmethod
-    def pool_reset_session(dbapi_connection: Any) -> bool:
-        """DISCARD ALL, outside a transaction block; one round trip."""
-        autocommit = dbapi_connection.autocommit
-        if not autocommit:
-            dbapi_connection.autocommit = True
-        with dbapi_connection.cursor() as cursor:
-            cursor.execute("DISCARD ALL")
-        if not autocommit:
-            dbapi_connection.autocommit = False
-        return True
-
-
-class MySQLBridgePoolHooks(BridgePoolHooks):
+class MySQLBridgePoolHooks(MySQLServerHooks, BridgePoolHooks):
     """Pool hooks of the mysql bridges; put it before PoolingMixin."""
 
     def pool_key_extra(self) -> tuple[Any, ...]:
         return (self.isolation_level,)  # type: ignore[attr-defined]
-
-    @staticmethod
-    def pool_server_max_connections(cursor: Any) -> int | None:
-        cursor.execute("SELECT @@max_connections")
-        return int(cursor.fetchone()[0])
 
     @staticmethod
     def pool_reset_session(dbapi_connection: Any) -> bool:

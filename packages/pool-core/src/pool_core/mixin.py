@@ -170,8 +170,12 @@ class PoolingMixin:
         Everything else takes the full connect().
         """
         state = self._pool_reconnect_state
-        if state is None or not self.pool_init_once:
-            return False
+        if (
+            state is None
+            or not self.pool_init_once
+            or type(self).pool_driver_autocommit is PoolingMixin.pool_driver_autocommit
+        ):
+            return False  # the driver's autocommit cannot be read locally: full connect()
         pool, seen, use_tz, extra = state
         s = self.settings_dict  # type: ignore[attr-defined]
         if (
@@ -192,6 +196,7 @@ class PoolingMixin:
         if not fairy.info.get(_INIT_DONE) or self.pool_driver_autocommit(dbapi_connection) is not True:
             pool._unpark_to_queue(fairy)  # the full connect() gets it from the queue
             return False
+        pool.count_parked_checkout()
         # The state Django's connect() resets, in its order.
         self.in_atomic_block = False
         self.savepoint_ids: list[str] = []

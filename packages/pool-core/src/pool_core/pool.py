@@ -265,7 +265,7 @@ class AliasPool:
         start = time.monotonic()
         fairy: PoolProxiedConnection | None = self._unpark(start, None)
         if fairy is not None:
-            self._count_parked_checkout()
+            self.count_parked_checkout()
             return fairy
         slots = self._slots
         with self._lock:
@@ -317,15 +317,16 @@ class AliasPool:
         return PoolTimeout(message)
 
     def checkout_parked(self) -> Any:
-        """The last parked connection if it can be handed out as is, else None. Never waits."""
+        """The last parked connection if it can be handed out as is, else None. Never waits.
+
+        The caller counts it with count_parked_checkout() if it keeps it, or
+        gives it back with _unpark_to_queue().
+        """
         if not self._parked:
             return None
-        fairy = self._unpark(time.monotonic(), None)
-        if fairy is not None:
-            self._count_parked_checkout()
-        return fairy
+        return self._unpark(time.monotonic(), None)
 
-    def _count_parked_checkout(self) -> None:
+    def count_parked_checkout(self) -> None:
         """Stats of a checkout served from the parked connections (no wait)."""
         with self._lock:
             self._counters["checkouts"] += 1

@@ -11,6 +11,7 @@ import logging
 import math
 from typing import Any
 
+from pool_core.hooks import MySQLServerHooks
 from pool_core.pool import BROKEN, IDLE, IN_TRANSACTION, UNKNOWN
 
 _SERVER_STATUS_IN_TRANS = 1
@@ -39,7 +40,7 @@ def _driver_is_pymysql() -> bool:
     return MySQLdb.__name__.startswith("pymysql")  # install_as_MySQLdb() keeps its name
 
 
-class MySQLHooks:
+class MySQLHooks(MySQLServerHooks):
     pool_vendor_name = "mysql"
 
     @staticmethod
@@ -125,8 +126,3 @@ class MySQLHooks:
         # connection instead, and the next checkout opens a fresh session.
         logger.debug("mysqlclient cannot reset a session in place: the connection is replaced")
         return False
-
-    @staticmethod
-    def pool_server_max_connections(cursor: Any) -> int | None:
-        cursor.execute("SELECT @@max_connections")
-        return int(cursor.fetchone()[0])
