@@ -309,3 +309,83 @@ def test_in_flight_queries_fail_by_tcp_timeouts_then_recover(hole, eng):
                 f"include Django's reconnect on leaving atomic) on {' / '.join(kinds)}; {len(during)} checkouts during "
                 f"the cut failed (slowest {slowest_checkout:.1f} s); {len(after)} requests after the resume, "
                 f"none failed")
+
+
+def _tx_queue(local_port: int) -> int | None:
+    """Bytes sent and not yet acknowledged on this machine's TCP socket bound to *local_port*."""
+    with open("/proc/net/tcp") as f:
+        for line in f.read().splitlines()[1:]:
+            fields = line.split()
+            if int(fields[1].rsplit(":", 1)[1], 16) == local_port:
+                return int(fields[4].split(":")[0], 16)
+    return None
+
+
+@pytest.mark.parametrize("only", ["tcp_user_timeout", "keepalives"])
+def test_each_tcp_option_alone_leaves_a_wait_unbounded(hole, eng, only):
+    """Why OPTIONS needs both.
+
+    tcp_user_timeout alone: a query waiting for its answer has nothing
+    unacknowledged, and libpq's keepalives run with the system's defaults
+    (first probe after 2 hours): it waits through the outage. Keepalives
+    alone: a query sent into the dead link is unacknowledged data, and Linux
+    sends no keepalive probe then; it is retransmitted until tcp_retries2
+    (about 15 minutes). Either wait outlasts twice the bound of the combined
+    options, then the query completes once the link is back.
+    """
+    bh = hole[0]
+    options = {"tcp_user_timeout": USER_TIMEOUT_MS} if only == "tcp_user_timeout" else KEEPALIVES
+    alias = eng.make_alias({"POOL_SIZE": 1, "MAX_OVERFLOW": 0, "TIMEOUT": TIMEOUT,
+                            "CONNECT_TIMEOUT": CONNECT_TIMEOUT}, OPTIONS={**eng.extra_options(), **options})
+    waiting_for_answer = only == "tcp_user_timeout"
+    connected, cut_done = threading.Event(), threading.Event()
+    outcome: list[object] = []
+    port: list[int] = []
+
+    def query() -> None:
+        try:
+            with connections[alias].cursor() as cursor:
+                cursor.execute("SELECT inet_client_port()")
+                port.append(cursor.fetchone()[0])
+                connected.set()
+                if not waiting_for_answer:
+                    cut_done.wait()  # the query leaves after the cut: unacknowledged data
+                cursor.execute("SELECT pg_sleep(1), 1" if waiting_for_answer else "SELECT 1")
+                outcome.append(cursor.fetchone()[-1])
+        except DatabaseError as e:
+            outcome.append(_Failure(e))
+        finally:
+            connected.set()
+            connections[alias].close()
+
+    still_waiting_s = 2 * (USER_TIMEOUT_MS / 1000 + KEEPALIVES["keepalives_idle"] + KEEPALIVES["keepalives_interval"])
+    t = threading.Thread(target=query)
+    t.start()
+    try:
+        assert connected.wait(30) and port, outcome
+        if waiting_for_answer:
+            # The query reached the server and the client holds no unacknowledged byte.
+            wait_until(lambda: eng.q("SELECT count(*) FROM pg_stat_activity WHERE client_port = %s AND "
+                                     "state = 'active'", [port[0]])[0][0] == 1, 30, "the query to run")
+            eng.admin_close()
+            wait_until(lambda: _tx_queue(port[0]) == 0, 30, "the query to be acknowledged")
+        bh.cut()
+        t_cut = time.monotonic()
+        cut_done.set()
+        t.join(still_waiting_s)
+        assert t.is_alive(), f"the query ended during the cut: {outcome}"
+        waited = time.monotonic() - t_cut
+        bh.resume()
+        t_resume = time.monotonic()
+    finally:
+        cut_done.set()
+        bh.resume()
+        t.join(90)  # the next retransmission after the resume; at most about twice the outage
+    assert not t.is_alive()
+    assert outcome == [1], outcome  # the same connection, after the outage
+    record("3b. network black hole (kernel)", f"{eng.id} {only} only", operations=1, faults=1, errors=0,
+           rows_lost=0, peak_connections=None, bound=1,
+           note=f"OPTIONS {', '.join(f'{k}={v}' for k, v in options.items())}; the query "
+                + ("waiting for its answer" if waiting_for_answer else "sent into the dead link")
+                + f" was still waiting after {waited:.1f} s of black hole (2x the bound with both options), "
+                f"then completed {time.monotonic() - t_resume:.1f} s after the resume")
