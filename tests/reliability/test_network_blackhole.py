@@ -47,11 +47,11 @@ TIMEOUT, CONNECT_TIMEOUT = 3, 2
 USER_TIMEOUT_MS = 3000
 KEEPALIVES = {"keepalives": 1, "keepalives_idle": 1, "keepalives_interval": 1, "keepalives_count": 3}
 TCP_OPTIONS = {**KEEPALIVES, "tcp_user_timeout": USER_TIMEOUT_MS}
-# Linux closes the socket tcp_user_timeout after the last packet from the peer
-# once data is unacknowledged (retransmission timer, clamped to the timeout) or
-# a keepalive probe is out (probes start keepalives_idle = 1 s after the last
-# packet, then every keepalives_interval = 1 s; keepalives_count is ignored when
-# tcp_user_timeout is set): at most 3 + 1 s after the cut. Then Django, leaving
+# Linux closes the socket tcp_user_timeout after sending data that stays
+# unacknowledged (retransmission timer, clamped to the timeout), or after the
+# peer's last packet once a keepalive probe is out (probes start keepalives_idle
+# = 1 s after it, then every keepalives_interval = 1 s; keepalives_count is
+# ignored when tcp_user_timeout is set): at most 3 + 1 s. Then Django, leaving
 # the outermost atomic block whose rollback failed, turns autocommit back on
 # with a new connection: one connect attempt, bounded by CONNECT_TIMEOUT.
 # +6 s for 2 busy cores.
