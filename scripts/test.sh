@@ -17,7 +17,7 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends \
     ${PGMAJOR:+"postgresql-$PGMAJOR-postgis-3"} libmariadb-dev pkg-config gdal-bin libgdal32 libgeos-c1v5 \
-    pgbouncer wrk >/dev/null
+    pgbouncer wrk iproute2 >/dev/null
   # pool-jdbc / pool-odbc: a JVM, the JDBC jars, unixODBC and the ODBC drivers.
   command -v java >/dev/null || apt-get install -y -qq --no-install-recommends default-jre-headless >/dev/null
   apt-get install -y -qq --no-install-recommends libpostgresql-jdbc-java libmariadb-java \
