@@ -146,14 +146,16 @@ class PostgresEngine(Engine):
                       [self.dbname])
         return {r[0] for r in rows}
 
-    def kill(self, backend_id: int) -> None:
-        self.q("SELECT pg_terminate_backend(%s)", [backend_id])
+    def kill(self, backend_id: int) -> bool:
+        """Terminate the backend and wait until it is gone; False if it had already ended."""
+        if not self.q("SELECT pg_terminate_backend(%s)", [backend_id])[0][0]:
+            return False
         # pg_terminate_backend only signals; wait until the session is gone.
         import time
 
         for _ in range(400):
             if backend_id not in self.server_sessions():
-                return
+                return True
             time.sleep(0.01)
         raise AssertionError(f"backend {backend_id} still alive")
 
@@ -200,8 +202,15 @@ class MySQLEngine(Engine):
                       [self.dbname])
         return {int(r[0]) for r in rows}
 
-    def kill(self, backend_id: int) -> None:
-        self.q(f"KILL {int(backend_id)}")
+    def kill(self, backend_id: int) -> bool:
+        """KILL the session; False if it had already ended (error 1094, unknown thread id)."""
+        try:
+            self.q(f"KILL {int(backend_id)}")
+        except Exception as e:
+            if getattr(e, "args", (None,))[0] == 1094:
+                return False
+            raise
+        return True
 
     def create_database(self) -> None:
         self.q(f"DROP DATABASE IF EXISTS `{self.dbname}`")
