@@ -127,7 +127,9 @@ def test_256_threads_on_10_plus_10(eng):
             t = threading.Thread(target=wait_turn, args=(k,), name=f"q{k}")
             t.start()
             waiters.append(t)
-            wait_until(lambda k=k: pool_core.stats(alias)["threads_waiting"] == k + 1, 60, f"waiter {k} queued")
+            # The slot queue itself, not threads_waiting: a checkout counts as
+            # waiting a moment before it joins the queue.
+            wait_until(lambda k=k: len(slots._waiters) == k + 1, 60, f"waiter {k} queued")
             ticket[id(slots._waiters[-1])] = k
         release.set()
         for t in holders + waiters:
