@@ -245,3 +245,33 @@ def test_counters_survive_a_pool_replacement(engine):
         if isinstance(value, (int, float)) and not key.startswith("connections_") and key not in (
                 "threads_waiting", "overflow_in_use", "pid") and not key.startswith("checkout_wait_ms_"):
             assert after[key] >= value, key
+
+
+def _unset_time_zone_scenario(engine: Any, alias: str) -> str:
+    _, tz_sql, _ = PROBE[engine.vendor]
+    with override_settings(USE_TZ=False, TIME_ZONE="Asia/Tokyo"):
+        engine.backend_id(alias)  # a session set up under Asia/Tokyo
+        connections[alias].close()
+        with override_settings(TIME_ZONE=None):
+            with connections[alias].cursor() as cursor:
+                cursor.execute(tz_sql)
+                tz = str(cursor.fetchone()[0])
+            connections[alias].close()
+    return tz
+
+
+def test_session_set_up_under_a_time_zone_gets_the_servers_when_settings_name_none(engine):
+    """TIME_ZONE = None: Django sets no zone, so a reused session must not keep an earlier one."""
+    _, tz_sql, _ = PROBE[engine.vendor]
+    pooled = _unset_time_zone_scenario(engine, engine.make_alias({"POOL_SIZE": 1, "MAX_OVERFLOW": 0}))
+    fresh = engine.make_alias({"POOL_SIZE": 1, "MAX_OVERFLOW": 0})
+    with override_settings(USE_TZ=False, TIME_ZONE=None):
+        with connections[fresh].cursor() as cursor:
+            cursor.execute(tz_sql)
+            fresh_tz = str(cursor.fetchone()[0])
+        connections[fresh].close()
+    assert pooled == fresh_tz  # what a new session of this ENGINE starts with
+    if not engine.label:
+        # The native drivers start where Django's own backend does (a bridge's
+        # driver may send its own zone when it connects: pgjdbc sends the JVM's).
+        assert pooled == _unset_time_zone_scenario(engine, _stock_alias(engine))
