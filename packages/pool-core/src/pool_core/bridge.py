@@ -579,7 +579,10 @@ class PostgresBridgePoolHooks(PostgresServerHooks, BridgePoolHooks):
 
     def pool_key_extra(self) -> tuple[Any, ...]:
         options = self.settings_dict["OPTIONS"]  # type: ignore[attr-defined]
-        return (self.timezone_name, options.get("assume_role"), options.get("isolation_level"))  # type: ignore[attr-defined]
+        return (options.get("assume_role"), options.get("isolation_level"))
+
+    def pool_session_signature(self) -> tuple[Any, ...]:
+        return (self.timezone_name,)  # type: ignore[attr-defined]
 
 
 class MySQLBridgePoolHooks(MySQLServerHooks, BridgePoolHooks):
@@ -622,7 +625,13 @@ class PostgresBridgeMixin(BridgeWrapperMixin):
     def _configure_timezone(self, connection: Any) -> bool:
         timezone_name = self.timezone_name  # type: ignore[attr-defined]
         if not timezone_name:
-            return False
+            recorded = self._pool_recorded_session()  # type: ignore[attr-defined]
+            if not (recorded and recorded[0]):
+                return False
+            # A pooled session set up under another time zone: the server's again.
+            with connection.cursor() as cursor:
+                cursor.execute("RESET TIME ZONE")
+            return True
         with connection.cursor() as cursor:
             cursor.execute("SHOW TIME ZONE")
             current = cursor.fetchone()[0]
@@ -643,7 +652,9 @@ class PostgresBridgeMixin(BridgeWrapperMixin):
     def ensure_timezone(self) -> bool:
         if self.connection is None:  # type: ignore[attr-defined]
             return False
-        return self._configure_timezone(self.connection)  # type: ignore[attr-defined]
+        changed = self._configure_timezone(self.connection)  # type: ignore[attr-defined]
+        self._pool_session_applied()  # type: ignore[attr-defined]
+        return changed
 
     @property
     def pg_version(self) -> int:

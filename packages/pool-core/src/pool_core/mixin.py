@@ -21,6 +21,7 @@ from .options import parse_options
 from .pool import UNKNOWN, AliasPool
 
 NO_DB_ALIAS = "__no_db__"
+#: record.info key: the pool_session_signature() Django's set-up last ran under.
 _INIT_DONE = "django_init"
 
 
@@ -108,6 +109,32 @@ class PoolingMixin:
         """Settings besides conn_params that a pooled connection depends on."""
         return (getattr(self, "timezone_name", None),)
 
+    def pool_session_signature(self) -> tuple[Any, ...]:
+        """Settings init_connection_state() applies to a session and can apply again.
+
+        Not part of the pool key: a pooled connection set up under another
+        signature (e.g. a thread whose cached time zone differs) gets
+        init_connection_state() again at checkout instead of a pool of its own.
+        Whatever init_connection_state() cannot undo belongs in pool_key_extra().
+        """
+        return ()
+
+    def _pool_recorded_session(self) -> tuple[Any, ...] | None:
+        """The signature the checked-out session was last set up under (None: never)."""
+        fairy = self._pool_fairy
+        return None if fairy is None else fairy.info.get(_INIT_DONE)
+
+    def _pool_session_applied(self) -> None:
+        """Record that the checked-out session now runs under this wrapper's settings.
+
+        For code that applies session settings outside init_connection_state()
+        (ensure_timezone() under override_settings): the connection goes back
+        to the pool marked with what it really runs under.
+        """
+        fairy = self._pool_fairy
+        if fairy is not None and fairy.info.get(_INIT_DONE) is not None:
+            fairy.info[_INIT_DONE] = self.pool_session_signature()
+
     def pool_adopt_connection(self, dbapi_connection: Any) -> None:
         """Set per-wrapper state for a connection another wrapper opened."""
 
@@ -163,6 +190,7 @@ class PoolingMixin:
         USE_TZ, pool_key_extra()) equals what the previous full connect() of
         this wrapper saw, the pool is still the alias's live pool, a parked
         connection is ready to be handed out as is (see AliasPool._unpark),
+        its session was set up under this wrapper's pool_session_signature(),
         and the driver already runs in autocommit as Django wants. Then
         check_settings(), get_connection_params(), the pool key, set_autocommit()
         and init_connection_state() would change nothing: only the state
@@ -193,7 +221,10 @@ class PoolingMixin:
         if fairy is None:
             return False
         dbapi_connection = fairy.dbapi_connection
-        if not fairy.info.get(_INIT_DONE) or self.pool_driver_autocommit(dbapi_connection) is not True:
+        if (
+            fairy.info.get(_INIT_DONE) != self.pool_session_signature()
+            or self.pool_driver_autocommit(dbapi_connection) is not True
+        ):
             pool._unpark_to_queue(fairy)  # the full connect() gets it from the queue
             return False
         pool.count_parked_checkout()
@@ -325,12 +356,14 @@ class PoolingMixin:
             super().init_connection_state()  # type: ignore[misc]
             return
         info = fairy.info
-        if self._pool_connecting and info.get(_INIT_DONE):
-            # Only Django's connect() may skip it; an explicit call (to apply
-            # session settings again) runs as it would unpooled.
+        signature = self.pool_session_signature()
+        if self._pool_connecting and info.get(_INIT_DONE) == signature:
+            # Only Django's connect() may skip it, and only for a session set
+            # up under the same settings; an explicit call (to apply session
+            # settings again) runs as it would unpooled.
             return
         super().init_connection_state()  # type: ignore[misc]
-        info[_INIT_DONE] = True
+        info[_INIT_DONE] = signature
 
     def _close(self) -> None:
         fairy = self._pool_fairy

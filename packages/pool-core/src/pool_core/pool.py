@@ -113,6 +113,7 @@ class _FairSlots:
     """
 
     def __init__(self, slots: int, idle: list[Any] | None = None) -> None:
+        self._slots = slots
         self._free = slots
         self._lock = threading.Lock()
         self._waiters: deque[threading.Event] = deque()
@@ -151,10 +152,19 @@ class _FairSlots:
 
     def release(self) -> None:
         with self._lock:
-            if self._waiters:
+            if self._free >= 0 and self._waiters:
                 self._waiters.popleft().set()
             else:
-                self._free += 1
+                self._free += 1  # below zero after a shrink: the slot is gone
+
+    def resize(self, slots: int) -> None:
+        """Change the bound; slots taken beyond a smaller bound are gone when released."""
+        with self._lock:
+            self._free += slots - self._slots
+            self._slots = slots
+            while self._free > 0 and self._waiters:
+                self._free -= 1
+                self._waiters.popleft().set()
 
     def park(self, fairy: Any) -> bool:
         """Keep *fairy* and its slot for the next checkout, unless a thread waits."""
@@ -166,6 +176,44 @@ class _FairSlots:
 
     def waiting(self) -> int:
         return len(self._waiters)
+
+
+class AliasState:
+    """What an alias's pools share across replacements (settings changes).
+
+    A settings change replaces the alias's pool, but the connections of the
+    old pool that are still checked out keep their slots until they come
+    back, so the alias has one bound whatever its pools' keys; its counters
+    and wait histogram keep counting, so stats never go back.
+    """
+
+    def __init__(self, bound: int | None) -> None:
+        self.pid = os.getpid()
+        self.lock = threading.Lock()
+        self.counters = dict.fromkeys(_COUNTERS, 0)
+        self.wait_count = 0
+        self.wait_sum = 0.0
+        self.wait_max = 0.0
+        self.wait_buckets = [0] * (len(WAIT_BUCKETS_MS) + 1)
+        self.waiting = 0
+        #: id(record) -> checkout in progress, of every pool of the alias
+        self.held: dict[int, _Held] = {}
+        #: Parked connections (see AliasPool._park); only the live pool parks.
+        self.parked: list[Any] = []
+        self.bound = bound
+        self.slots = None if bound is None else _FairSlots(bound, self.parked)
+        #: Replaced pools whose connections are still checked out (for the gauges).
+        self.retired: list[AliasPool] = []
+
+    def adopt(self, bound: int | None) -> bool:
+        """Take a new pool with bound *bound*; False if the bound cannot carry over."""
+        if (bound is None) != (self.bound is None):
+            return False
+        if bound is not None and bound != self.bound:
+            assert self.slots is not None
+            self.slots.resize(bound)
+        self.bound = bound
+        return True
 
 
 class AliasPool:
@@ -184,6 +232,7 @@ class AliasPool:
         connect: Callable[[], Any],
         key: Any,
         description: str,
+        state: AliasState | None = None,
     ) -> None:
         self.alias = alias
         self.options = options
@@ -192,22 +241,23 @@ class AliasPool:
         self.description = description  # no password, ever
         self.pid = os.getpid()
         self.retired = False
+        #: Connections still checked out of this pool since it was retired.
+        self._retired_out = 0
         self.created_at = time.time()
-        self._counters = dict.fromkeys(_COUNTERS, 0)
-        self._wait_count = 0
-        self._wait_sum = 0.0
-        self._wait_max = 0.0
-        self._wait_buckets = [0] * (len(WAIT_BUCKETS_MS) + 1)
-        self._waiting = 0
-        self._lock = threading.Lock()
-        #: id(record) -> checkout in progress (owner thread, stack if recorded)
-        self._held: dict[int, _Held] = {}
         bound = options.max_connections
+        if state is None or state.pid != self.pid or not state.adopt(bound):
+            state = AliasState(bound)
+        self.state = state
+        self._counters = state.counters
+        self._wait_buckets = state.wait_buckets
+        self._lock = state.lock
+        #: id(record) -> checkout in progress (owner thread, stack if recorded)
+        self._held = state.held
         #: Connections returned clean and kept checked out of the QueuePool,
         #: LIFO, for the next checkout: the hot path skips SQLAlchemy's
         #: checkout/checkin machinery (see park() and checkout()).
-        self._parked: list[Any] = []
-        self._slots = None if bound is None else _FairSlots(bound, self._parked)
+        self._parked = state.parked
+        self._slots = state.slots
         self._connect = connect
         self._connect_failed = False
         self._last_collect = 0.0
@@ -268,8 +318,9 @@ class AliasPool:
             self.count_parked_checkout()
             return fairy
         slots = self._slots
+        state = self.state
         with self._lock:
-            self._waiting += 1
+            state.waiting += 1
         try:
             if slots is not None:
                 deadline = start + self.options.timeout
@@ -300,12 +351,12 @@ class AliasPool:
             waited = time.monotonic() - start
             bucket = bisect_left(WAIT_BUCKETS_MS, waited * 1000.0)
             with self._lock:
-                self._waiting -= 1
-                self._wait_count += 1
-                self._wait_sum += waited
+                state.waiting -= 1
+                state.wait_count += 1
+                state.wait_sum += waited
                 self._wait_buckets[bucket] += 1
-                if waited > self._wait_max:
-                    self._wait_max = waited
+                if waited > state.wait_max:
+                    state.wait_max = waited
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug("pool %r: checked out a connection in %.1f ms", self.alias, waited * 1000.0)
         return fairy
@@ -330,7 +381,7 @@ class AliasPool:
         """Stats of a checkout served from the parked connections (no wait)."""
         with self._lock:
             self._counters["checkouts"] += 1
-            self._wait_count += 1
+            self.state.wait_count += 1
             self._wait_buckets[0] += 1
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug("pool %r: checked out a parked connection", self.alias)
@@ -348,6 +399,10 @@ class AliasPool:
                 fairy = self._parked.pop()
             except IndexError:
                 return None
+        if fairy._pool is not self._pool:
+            # Parked by a pool this one replaced just before it was retired.
+            self._unpark_to_queue(fairy)
+            return None
         info = fairy.info
         record = fairy._connection_record
         o = self.options
@@ -565,6 +620,9 @@ class AliasPool:
         if info.pop("slot", False) and self._slots is not None:
             self._slots.release()
         self._held.pop(id(record), None)
+        if self.retired:
+            with self._lock:
+                self._retired_out -= 1
         if dbapi_connection is None or info.get("foreign"):
             return
         if logger.isEnabledFor(logging.DEBUG):
@@ -601,6 +659,11 @@ class AliasPool:
         """Close idle connections now and close checked-out ones on return."""
         self.retired = True
         self._drain_parked()
+        with self._lock:
+            # QueuePool forgets its checked-out connections when disposed: count them here.
+            self._retired_out = self._pool.checkedout()
+            if self._retired_out > 0:
+                self.state.retired.append(self)
         self._pool.dispose()
 
     def close_idle(self) -> None:
@@ -691,13 +754,17 @@ class AliasPool:
         Cheap (one short lock, no I/O): fine to call per request.
         """
         p = self._pool
+        state = self.state
         with self._lock:
             counters = dict(self._counters)
-            waiting = self._waiting
-            wait_count, wait_sum, wait_max = self._wait_count, self._wait_sum, self._wait_max
+            waiting = state.waiting
+            wait_count, wait_sum, wait_max = state.wait_count, state.wait_sum, state.wait_max
             buckets = list(self._wait_buckets)
+            # Replaced pools' connections still checked out hold slots too.
+            state.retired[:] = [r for r in state.retired if r._retired_out > 0]
+            replaced = sum(r._retired_out for r in state.retired)
         parked = len(self._parked)  # idle, though checked out of the QueuePool
-        checked_out = p.checkedout() - parked
+        checked_out = p.checkedout() - parked + replaced
         idle = p.checkedin() + parked
         o = self.options
         cumulative: dict[str, int] = {}

@@ -51,7 +51,9 @@ def get_pool(
 
     A different key (settings changed, e.g. the test runner switched NAME)
     retires the old pool: its idle connections close now, checked-out ones
-    when they come back.
+    when they come back. The new pool shares the old one's AliasState: until
+    they come back, those connections hold slots of the alias's one bound,
+    and the alias's counters go on from where they were.
     """
     alias = wrapper.alias
     pool = _pools.get(alias)
@@ -62,7 +64,8 @@ def get_pool(
         if pool is not None and pool.key == key and pool.pid == os.getpid():
             return pool
         options = parse_options(alias, wrapper.settings_dict.get("POOL_OPTIONS"))
-        new = AliasPool(alias, options, type(wrapper), connect, key, description)
+        state = pool.state if pool is not None and pool.pid == os.getpid() else None
+        new = AliasPool(alias, options, type(wrapper), connect, key, description, state)
         if pool is not None:
             if pool.pid == os.getpid():
                 logger.info("pool %r: settings changed, replacing the pool", alias)

@@ -16,8 +16,14 @@ class PostgresPoolingMixin(PostgresHooks, PoolingMixin):
     """PostgreSQL specifics of the pooling mixin, shared by every pg ENGINE."""
 
     def pool_key_extra(self) -> tuple[Any, ...]:
+        # Django sets the isolation level when it connects, and never resets a role.
         options = self.settings_dict["OPTIONS"]
-        return (self.timezone_name, options.get("assume_role"), options.get("isolation_level"))
+        return (options.get("assume_role"), options.get("isolation_level"))
+
+    def pool_session_signature(self) -> tuple[Any, ...]:
+        # The time zone: init_connection_state() applies it again (and
+        # _configure_timezone() below resets one it cannot set).
+        return (self.timezone_name,)
 
     def pool_adopt_connection(self, dbapi_connection: Any) -> None:
         # Django's get_new_connection sets this on the wrapper; a reused
@@ -34,11 +40,23 @@ class PostgresPoolingMixin(PostgresHooks, PoolingMixin):
             super()._set_autocommit(autocommit)
 
     def ensure_timezone(self) -> bool:
-        # Django closes its own pool here; ours is keyed by the time zone, so
-        # the next checkout gets a pool with the new setting.
+        # Django closes its own pool here; ours re-runs the set-up of a
+        # connection whose session time zone differs from the checkout's.
         if self.connection is None:
             return False
-        return self._configure_timezone(self.connection)
+        changed = self._configure_timezone(self.connection)
+        self._pool_session_applied()
+        return changed
+
+    def _configure_timezone(self, connection: Any) -> bool:
+        recorded = self._pool_recorded_session()
+        if not self.timezone_name and recorded and recorded[0]:
+            # Django sets no time zone then (the server's applies); a pooled
+            # session may carry one set under other settings.
+            with connection.cursor() as cursor:
+                cursor.execute("RESET TIME ZONE")
+            return True
+        return bool(super()._configure_timezone(connection))
 
 
 class DatabaseWrapper(PostgresPoolingMixin, base.DatabaseWrapper):
