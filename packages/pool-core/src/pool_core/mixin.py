@@ -150,9 +150,6 @@ class PoolingMixin:
             cursor.close()
         return ClosedCursor(self.Database.InterfaceError("the connection is closed"))  # type: ignore[attr-defined]
 
-    def pool_release_cursors_done(self, dbapi_connection: Any, released: list[Any]) -> None:
-        """After pool_release_cursor() ran for *released* (driver cursors): per-connection clean-up."""
-
     def pool_key_extra(self) -> tuple[Any, ...]:
         """Settings besides conn_params that a pooled connection depends on."""
         return (getattr(self, "timezone_name", None),)
@@ -184,7 +181,6 @@ class PoolingMixin:
         """Cut every unfinished iterator of this checkout off *dbapi_connection*."""
         chunked = self._pool_chunked
         self._pool_chunked = None
-        released = []
         for ref in chunked or ():
             wrapper = ref()
             if wrapper is None:
@@ -193,9 +189,6 @@ class PoolingMixin:
             if isinstance(cursor, ClosedCursor):
                 continue
             wrapper.cursor = self.pool_release_cursor(dbapi_connection, cursor)
-            released.append(cursor)
-        if released:
-            self.pool_release_cursors_done(dbapi_connection, released)
 
     def check_settings(self) -> None:
         super().check_settings()  # type: ignore[misc]
