@@ -6,6 +6,7 @@ Vendors override the ``pool_*`` static hooks; everything else is shared.
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 import weakref
@@ -23,6 +24,35 @@ from .pool import UNKNOWN, AliasPool
 NO_DB_ALIAS = "__no_db__"
 #: record.info key: the pool_session_signature() Django's set-up last ran under.
 _INIT_DONE = "django_init"
+
+logger = logging.getLogger("pool_core")
+
+
+class ClosedCursor:
+    """Stands in for the driver cursor of an iterator whose connection went back to the pool.
+
+    Every read raises *error* (the driver's own "connection is closed"
+    error, which Django turns into its own class as for an unpooled closed
+    connection); close() does nothing. It holds no reference to the
+    connection, so an old generator can never reach a session another
+    request now uses.
+    """
+
+    closed = True
+
+    def __init__(self, error: Exception) -> None:
+        self._error = error
+
+    def _fail(self, *args: Any, **kwargs: Any) -> Any:
+        raise type(self._error)(*self._error.args)
+
+    fetchone = fetchmany = fetchall = execute = executemany = nextset = scroll = _fail
+
+    def __iter__(self) -> Any:
+        self._fail()
+
+    def close(self) -> None:
+        pass
 
 
 def _copy_containers(value: Any) -> Any:
@@ -58,6 +88,9 @@ class PoolingMixin:
     _pool_connecting = False
     #: Set while Django's health-check methods run: why a close() happens.
     _pool_closing_for: str | None = None
+    #: Weak references to the cursors chunked_cursor() made during this checkout
+    #: (QuerySet.iterator()); None when there were none (the usual request).
+    _pool_chunked: list[weakref.ref[Any]] | None = None
 
     # -- vendor hooks -------------------------------------------------------
 
@@ -105,6 +138,19 @@ class PoolingMixin:
         """The driver's autocommit flag read locally, None if unknown (no short reconnect)."""
         return None
 
+    def pool_release_cursor(self, dbapi_connection: Any, cursor: Any) -> Any:
+        """Cut an unfinished chunked (``iterator()``) driver *cursor* off the connection.
+
+        Called on return for each cursor chunked_cursor() made during the
+        checkout that is still referenced (an unfinished generator). Returns
+        what Django's cursor wrapper holds from then on. The default closes
+        the cursor and puts a ClosedCursor in its place: the old generator
+        fails as on a closed connection. Raise to have the connection discarded.
+        """
+        if not getattr(cursor, "closed", False):
+            cursor.close()
+        return ClosedCursor(self.Database.InterfaceError("the connection is closed"))  # type: ignore[attr-defined]
+
     def pool_key_extra(self) -> tuple[Any, ...]:
         """Settings besides conn_params that a pooled connection depends on."""
         return (getattr(self, "timezone_name", None),)
@@ -147,6 +193,29 @@ class PoolingMixin:
         return f"{self.pool_vendor_name} {user}{where}/{s.get('NAME') or ''}"
 
     # -- Django hooks --------------------------------------------------------
+
+    def chunked_cursor(self) -> Any:
+        cursor = super().chunked_cursor()  # type: ignore[misc]
+        chunked = self._pool_chunked
+        if chunked is None:
+            chunked = self._pool_chunked = []
+        elif len(chunked) >= 64:  # a long-lived checkout (a command's loop): forget finished ones
+            chunked[:] = [r for r in chunked if r() is not None]
+        chunked.append(weakref.ref(cursor))
+        return cursor
+
+    def _pool_release_cursors(self, dbapi_connection: Any) -> None:
+        """Cut every unfinished iterator of this checkout off *dbapi_connection*."""
+        chunked = self._pool_chunked
+        self._pool_chunked = None
+        for ref in chunked or ():
+            wrapper = ref()
+            if wrapper is None:
+                continue  # the generator ended (or was collected) and closed its cursor
+            cursor = wrapper.cursor
+            if isinstance(cursor, ClosedCursor):
+                continue
+            wrapper.cursor = self.pool_release_cursor(dbapi_connection, cursor)
 
     def check_settings(self) -> None:
         super().check_settings()  # type: ignore[misc]
@@ -382,8 +451,21 @@ class PoolingMixin:
         reason = self._pool_closing_for
         if reason == "health_check" or (reason == "obsolete" and errors_occurred):
             # Django found this connection unusable: never hand it out again.
+            self._pool_chunked = None
             pool.discard(fairy)
             return
+        if self._pool_chunked is not None:
+            # An unfinished QuerySet.iterator() must not outlive the checkout.
+            try:
+                self._pool_release_cursors(dbapi_connection)
+            except Exception as e:
+                logger.info(
+                    "pool %r: discarding a connection whose unfinished iterator() cursors could not be closed (%s)",
+                    pool.alias,
+                    type(e).__name__,
+                )
+                fairy.invalidate(e)
+                return
         pool.give_back(fairy, dbapi_connection, errors_occurred)
 
     def _pool_detach_after_fork(self) -> None:
@@ -395,6 +477,7 @@ class PoolingMixin:
 
         fairy.info["foreign"] = True
         _fork.neutralize(fairy.dbapi_connection, type(self).pool_fileno)
+        self._pool_chunked = None
         self._pool_fairy = None
         self._pool_current = None
         self.connection = None

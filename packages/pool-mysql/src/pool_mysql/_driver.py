@@ -67,6 +67,30 @@ class MySQLHooks(MySQLServerHooks):
         return bool(dbapi_connection.get_autocommit())
 
     @staticmethod
+    def pool_release_cursor(dbapi_connection: Any, cursor: Any) -> Any:
+        """Cut an unfinished iterator()'s cursor off the connection; no round trip.
+
+        Django's default (buffered) cursors hold every row client-side: the
+        old generator reads the rest, as with the stock ENGINE after the
+        connection closed, but its clean-up no longer touches the connection.
+        An unbuffered result (OPTIONS cursorclass SSCursor) still has rows on
+        the wire: the connection is discarded, as the stock ENGINE closes it
+        (reading the rest could take long), and the old generator fails.
+        """
+        driver = getattr(cursor, "cursor", cursor)  # Django's MySQL CursorWrapper holds the driver's
+        if is_pymysql(dbapi_connection):
+            result = getattr(dbapi_connection, "_result", None)
+            if result is not None and getattr(result, "unbuffered_active", False):
+                raise ConnectionError("an unbuffered result was left unread")
+        else:
+            import MySQLdb.cursors
+
+            if isinstance(driver, MySQLdb.cursors.CursorUseResultMixIn) and driver._result is not None:
+                raise ConnectionError("an unbuffered result was left unread")
+        driver.connection = None
+        return cursor
+
+    @staticmethod
     def pool_ping(dbapi_connection: Any) -> bool:
         if is_pymysql(dbapi_connection):
             dbapi_connection.ping(reconnect=False)

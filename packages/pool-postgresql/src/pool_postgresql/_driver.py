@@ -8,6 +8,7 @@ from typing import Any
 from django.db.backends.postgresql.psycopg_any import is_psycopg3
 
 from pool_core.hooks import PostgresServerHooks
+from pool_core.mixin import ClosedCursor
 from pool_core.pool import BROKEN, IDLE, IN_TRANSACTION
 
 __all__ = ["is_psycopg3", "PostgresHooks"]
@@ -16,6 +17,25 @@ logger = logging.getLogger("pool_postgresql")
 
 # libpq's PQtransactionStatus, shared by both drivers' conn.info.transaction_status.
 _STATUS = {0: IDLE, 1: BROKEN, 2: IN_TRANSACTION, 3: IN_TRANSACTION, 4: BROKEN}
+_IDLE, _INERROR = 0, 3
+
+
+def _libpq_status(dbapi_connection: Any) -> int:
+    if is_psycopg3:
+        return int(dbapi_connection.pgconn.transaction_status)
+    return int(dbapi_connection.get_transaction_status())
+
+
+def _closed_connection_error() -> Exception:
+    """What the driver raises on a cursor whose connection is closed (Django's stock case)."""
+    if is_psycopg3:
+        import psycopg
+
+        return psycopg.OperationalError("the connection is closed")
+    import psycopg2
+
+    # psycopg2 checks its cursor first: a closed connection's cursor says so.
+    return psycopg2.InterfaceError("cursor already closed")
 
 
 class PostgresHooks(PostgresServerHooks):
@@ -35,6 +55,22 @@ class PostgresHooks(PostgresServerHooks):
     @staticmethod
     def pool_driver_autocommit(dbapi_connection: Any) -> bool | None:
         return bool(dbapi_connection.autocommit)
+
+    def pool_release_cursor(self, dbapi_connection: Any, cursor: Any) -> Any:
+        """Close an unfinished iterator()'s named cursor: one round trip (CLOSE), none otherwise.
+
+        Django declares it WITH HOLD in autocommit, so it would outlive the
+        checkout on the session. CLOSE is refused in a failed transaction:
+        roll back first (a cursor declared in that transaction dies with it).
+        """
+        if getattr(cursor, "name", None) and not cursor.closed and not dbapi_connection.closed:
+            status = _libpq_status(dbapi_connection)
+            if status == _INERROR:
+                dbapi_connection.rollback()
+                status = _libpq_status(dbapi_connection)
+            if cursor.withhold or status != _IDLE:
+                cursor.close()
+        return ClosedCursor(_closed_connection_error())
 
     @staticmethod
     def pool_ping(dbapi_connection: Any) -> bool:
