@@ -36,6 +36,11 @@ class PostgresHooks(PostgresServerHooks):
     def pool_driver_autocommit(dbapi_connection: Any) -> bool | None:
         return bool(dbapi_connection.autocommit)
 
+    @classmethod
+    def pool_connect_timeout_max(cls) -> int | None:
+        # libpq parses connect_timeout into a C int of seconds.
+        return 2147483647
+
     @staticmethod
     def pool_ping(dbapi_connection: Any) -> bool:
         """One round trip; leaves the connection as idle as it found it."""
