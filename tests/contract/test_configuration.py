@@ -7,7 +7,7 @@ import logging
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connections
-from django.db.utils import OperationalError
+from django.db.utils import DatabaseError, OperationalError
 
 import pool_core
 
@@ -37,6 +37,10 @@ BAD_OPTIONS = [
     ({"RESET_SESSION": 1}, "RESET_SESSION", "True or False"),
     ({"LEAK_DETECTION_THRESHOLD": -5}, "LEAK_DETECTION_THRESHOLD", "> 0"),
     ({"POOL_SIZE": 1, "pool_size": 2}, "POOL_SIZE", "twice"),
+    # Issue 12 item 4: finite but beyond any wait Python can make.
+    ({"CONNECT_TIMEOUT": 1e300}, "CONNECT_TIMEOUT", "<="),
+    ({"CONNECT_TIMEOUT": float("inf")}, "CONNECT_TIMEOUT", "finite"),
+    ({"TIMEOUT": 1e300}, "TIMEOUT", "<="),
     (["POOL_SIZE", 1], "POOL_OPTIONS", "must be a dict"),
 ]
 
@@ -137,3 +141,85 @@ def test_connect_timeout_reaches_the_driver_unless_options_set_one(engine):
     alias = engine.make_alias({"POOL_SIZE": 1, "MAX_OVERFLOW": 0, "CONNECT_TIMEOUT": 3})
     engine.backend_id(alias)  # connects with it
     connections[alias].close()
+
+
+# The largest CONNECT_TIMEOUT each driver takes, in seconds: PyMySQL checks
+# 31536000 itself; libpq, mysqlclient and pyodbc's login timeout take a C int
+# of seconds; JDBC drivers end in Java's Socket.connect, an int of milliseconds.
+CONNECT_TIMEOUT_MAX = {
+    "postgresql-psycopg3": 2147483647,
+    "postgresql-psycopg2": 2147483647,
+    "mysql-pymysql": 31536000,
+    "mysql-mysqlclient": 2147483647,
+    "jdbc_postgresql": 2147483,
+    "jdbc_mysql": 2147483,
+    "jdbc_oceanbase_mysql": 2147483,
+    "odbc_postgresql": 2147483647,
+    "odbc_mysql": 2147483647,
+}
+
+
+def test_connect_timeout_above_the_drivers_limit_names_alias_key_and_limit(engine):
+    """Issue 12 item 4: never a raw ValueError/OverflowError from the driver."""
+    if engine.id not in CONNECT_TIMEOUT_MAX:
+        pytest.skip(f"no known CONNECT_TIMEOUT limit for {engine.id}")
+    limit = CONNECT_TIMEOUT_MAX[engine.id]
+    alias = engine.make_alias({"POOL_SIZE": 1, "CONNECT_TIMEOUT": limit + 1})
+    with pytest.raises(ImproperlyConfigured) as info:
+        connections[alias].ensure_connection()
+    message = str(info.value)
+    assert f"DATABASES[{alias!r}]" in message and "CONNECT_TIMEOUT" in message and str(limit) in message
+    assert connections[alias].connection is None
+    ok = engine.make_alias({"POOL_SIZE": 1, "CONNECT_TIMEOUT": limit})
+    assert engine.backend_id(ok) > 0  # the limit itself is accepted
+
+
+def test_a_short_password_does_not_mangle_the_error(engine):
+    """Issue 12 item 4: PASSWORD='a' must not turn 'database' into 'd*t*b*s*'.
+
+    MariaDB refuses the login (root has no password here); PostgreSQL
+    (trust authentication) reports the missing database by name.
+    """
+    alias = engine.make_alias({"POOL_SIZE": 1}, NAME="no_such_database_pool_test", PASSWORD="a")
+    with pytest.raises(DatabaseError) as info:
+        connections[alias].ensure_connection()
+    message = str(info.value)
+    assert type(info.value).__module__ == "django.db.utils"
+    assert f"DATABASES[{alias!r}]" in message and "cannot open a connection" in message
+    assert "*" not in message, message
+    if engine.vendor == "mysql":
+        assert "using password: YES" in message, message
+    else:
+        assert "no_such_database_pool_test" in message, message
+
+
+@pytest.fixture
+def login_with_password(engine):
+    """USER/PASSWORD that the server checks: a throwaway MariaDB user; PostgreSQL trusts any."""
+    if engine.vendor != "mysql":
+        yield {"PASSWORD": SECRET}
+        return
+    import os
+
+    user = f"pool_mask_{os.getpid()}"
+    hosts = ("localhost", "127.0.0.1", "%")
+    for host in hosts:
+        engine.q(f"CREATE OR REPLACE USER '{user}'@'{host}' IDENTIFIED BY '{SECRET}'")
+    try:
+        yield {"USER": user, "PASSWORD": SECRET}
+    finally:
+        for host in hosts:
+            engine.q(f"DROP USER IF EXISTS '{user}'@'{host}'")
+
+
+@pytest.mark.parametrize("name", [f"nodb password={SECRET}", f"nodb_{SECRET}"], ids=["position", "bare"])
+def test_a_password_echoed_by_the_server_is_masked(engine, login_with_password, name, caplog):
+    """The server quotes the database name back; the password in it never shows."""
+    caplog.set_level(logging.DEBUG)
+    alias = engine.make_alias({"POOL_SIZE": 1}, NAME=name, **login_with_password)
+    with pytest.raises(DatabaseError) as info:
+        connections[alias].ensure_connection()
+    message = str(info.value)
+    assert f"DATABASES[{alias!r}]" in message and "nodb" in message, message  # the server's own text
+    assert SECRET not in message and "********" in message, message
+    assert SECRET not in caplog.text

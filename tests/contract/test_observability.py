@@ -210,6 +210,46 @@ def test_pool_status_table_and_json(engine):
     assert (row["alias"], row["pool_size"], row["connections_open"], row["checkouts"]) == (alias, 3, 1, 2)  # one checkout per call
 
 
+@pytest.mark.parametrize("as_json", [False, True], ids=["table", "json"])
+@pytest.mark.parametrize("connect", [True, False], ids=["connect", "no-connect"])
+def test_pool_status_reports_a_broken_alias_in_its_row_and_shows_the_others(engine, as_json, connect):
+    """Issue 12 item 6: one alias with bad POOL_OPTIONS (or an unreachable
+    server) must not hide the others; the command prints every alias, then
+    exits non-zero (CommandError) naming the broken ones."""
+    from django.core.management.base import CommandError
+
+    good = engine.make_alias({"POOL_SIZE": 2})
+    bad = engine.make_alias({"POOL_SIZE": 0})
+    down = engine.make_alias({"POOL_SIZE": 1, "TIMEOUT": 5}, HOST="127.0.0.1", PORT=1, PASSWORD="a")
+    engine.backend_id(good)  # the good alias has a pool either way
+    connections[good].close()
+    out = io.StringIO()
+    args = ["pool_status", "--database", good, "--database", bad, "--database", down]
+    args += ["--json"] if as_json else []
+    args += [] if connect else ["--no-connect"]
+    with pytest.raises(CommandError) as info:
+        call_command(*args, stdout=out)
+    assert bad in str(info.value) and (down in str(info.value)) is connect
+    assert info.value.returncode == 1
+    text = out.getvalue()
+    if as_json:
+        rows = {row["alias"]: row for row in json.loads(text)["rows"]}
+        assert rows[good]["pool_size"] == 2 and rows[good].get("error") is None
+        assert f"DATABASES[{bad!r}]" in rows[bad]["error"] and "POOL_SIZE" in rows[bad]["error"]
+        if connect:
+            assert "cannot open a connection" in rows[down]["error"]
+            assert "*" not in rows[down]["error"]  # PASSWORD='a' masks nothing here
+    else:
+        lines = text.splitlines()
+        good_row = next(line for line in lines if f" {good} " in f" {line} ")
+        bad_row = next(line for line in lines if f" {bad} " in f" {line} ")
+        assert good_row.split()[3] == "2"  # size
+        assert "POOL_SIZE" in bad_row and ">= 1" in bad_row
+        if connect:
+            down_row = next(line for line in lines if f" {down} " in f" {line} ")
+            assert "cannot open a connection" in down_row
+
+
 def _child_publishes(alias, stats_dir, ready, done):
     from django.db import connections
 

@@ -27,6 +27,11 @@ BAD = [
     ({"ECHO": 1}, "ECHO", "True, False or 'debug'"),
     ({"pool_size": 1, "POOL_SIZE": 2}, "POOL_SIZE", "twice"),
     ({"CONNECT_TIMEOUT": 0}, "CONNECT_TIMEOUT", "> 0"),
+    ({"CONNECT_TIMEOUT": 1e300}, "CONNECT_TIMEOUT", "<="),
+    ({"CONNECT_TIMEOUT": float("inf")}, "CONNECT_TIMEOUT", "finite"),
+    ({"CONNECT_TIMEOUT": float("-inf")}, "CONNECT_TIMEOUT", "finite"),
+    ({"TIMEOUT": 1e300}, "TIMEOUT", "<="),
+    ({"LEAK_DETECTION_THRESHOLD": 1e300}, "LEAK_DETECTION_THRESHOLD", "<="),
     ({"CONNECT_TIMEOUT": "5"}, "CONNECT_TIMEOUT", "number of seconds or None"),
 ]
 

@@ -57,3 +57,22 @@ def test_isolation_level_set_once_per_physical_connection(mysql):
             assert cursor.fetchone()[0] == "READ-COMMITTED"
         connections[alias].close()
     assert pool_core.stats(alias)["connections_created"] == 1
+
+
+def test_missing_ssl_ca_file_names_the_alias_and_the_options_key(mysql):
+    """Issue 12 item 4: PyMySQL raised a bare FileNotFoundError naming no alias."""
+    import pytest
+    from django.core.exceptions import ImproperlyConfigured
+
+    from pool_mysql._driver import _driver_is_pymysql
+
+    if not _driver_is_pymysql():
+        pytest.skip("mysqlclient (libmariadb) does not read the CA file when the server offers no TLS")
+    alias = mysql.make_alias({"POOL_SIZE": 1}, OPTIONS={"ssl": {"ca": "/nonexistent/pool-test-ca.pem"}})
+    with pytest.raises(ImproperlyConfigured) as info:
+        connections[alias].ensure_connection()
+    message = str(info.value)
+    assert f"DATABASES[{alias!r}]" in message, message
+    assert "OPTIONS['ssl']['ca']" in message and "FileNotFoundError" in message, message
+    assert connections[alias].connection is None
+    assert pool_core.stats(alias)["connections_open"] == 0

@@ -27,6 +27,7 @@ import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from ._masking import mask_password
 from .cursor import convert
 from .hooks import MySQLServerHooks, PostgresServerHooks
 
@@ -44,6 +45,7 @@ __all__ = [
     "compose_sql",
     "error_class",
     "literal",
+    "mask_password",
     "pg_literal",
 ]
 
@@ -532,6 +534,15 @@ class BridgePoolHooks:
         """CONNECT_TIMEOUT as whole seconds; the bridge maps it to its driver's setting."""
         conn_params.setdefault("connect_timeout", max(1, math.ceil(seconds)))
         return conn_params
+
+    @classmethod
+    def pool_connect_timeout_max(cls) -> int | None:
+        """JDBC: Java's Socket.connect takes an int of milliseconds (pgJDBC's
+        connectTimeout in seconds is multiplied by 1000 into one); ODBC: the
+        login timeout is an SQLUINTEGER, kept to a C int here."""
+        if hasattr(cls, "jdbc_connect_timeout"):
+            return 2147483647 // 1000
+        return 2147483647
 
     @staticmethod
     def pool_driver_autocommit(dbapi_connection: Any) -> bool | None:

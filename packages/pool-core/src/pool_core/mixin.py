@@ -18,7 +18,8 @@ from django.db.backends.signals import connection_created
 from django.utils.asyncio import async_unsafe
 
 from . import registry
-from .options import parse_options
+from ._masking import mask_password
+from .options import check_connect_timeout, parse_options
 from .pool import UNKNOWN, AliasPool
 
 NO_DB_ALIAS = "__no_db__"
@@ -62,6 +63,65 @@ def _copy_containers(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return type(value)(_copy_containers(v) for v in value)
     return value
+
+
+def _option_paths(value: Any, path: str) -> list[tuple[str, str, Any]]:
+    """(path, key, value) of every entry of a nested OPTIONS dict, leaves last."""
+    found: list[tuple[str, str, Any]] = []
+    if isinstance(value, dict):
+        for k, v in value.items():
+            sub = f"{path}[{k!r}]"
+            found.append((sub, str(k), v))
+            found += _option_paths(v, sub)
+    return found
+
+
+def _offending_setting(error: Exception, settings_dict: dict[str, Any]) -> str:
+    """Name the setting a driver's non-DB-API connect error is most likely about.
+
+    In order: the OPTIONS entry holding the file the error names (or, when
+    it names none, an OPTIONS path that does not exist); the setting whose
+    value could not be encoded; an OPTIONS key, or CONNECT_TIMEOUT, named in
+    the message; the ssl/tls entries when the error comes from the ssl
+    module; else all of OPTIONS. Only runs on the error path.
+    """
+    import traceback
+
+    options = settings_dict.get("OPTIONS") or {}
+    entries = _option_paths(options, "OPTIONS")
+    leaves = [(p, k, v) for p, k, v in entries if not isinstance(v, dict)]
+    if isinstance(error, OSError) and not isinstance(error, ConnectionError):
+        filename = getattr(error, "filename", None)
+        for p, _, v in leaves:
+            if isinstance(v, (str, os.PathLike)) and (
+                (filename is not None and os.fspath(v) == os.fspath(filename))
+                or (filename is None and os.sep in os.fspath(v) and not os.path.exists(v))
+            ):
+                return p
+    if isinstance(error, UnicodeError):
+        bad = getattr(error, "object", None)
+        if isinstance(bad, bytes):
+            bad = bad.decode("utf-8", "replace")
+        for key in ("PASSWORD", "USER", "NAME", "HOST"):
+            if bad and settings_dict.get(key) == bad:
+                return key
+    text = str(error).lower()
+    for path, name, _value in reversed(entries):
+        if len(name) > 2 and name.lower() in text:
+            return str(path)
+    if "connect_timeout" in text:
+        return "POOL_OPTIONS['CONNECT_TIMEOUT'] or OPTIONS"
+    frames = traceback.extract_tb(error.__traceback__)
+    import ssl
+
+    if isinstance(error, ssl.SSLError) or any(os.path.basename(f.filename) == "ssl.py" for f in frames):
+        tls = [p for p, k, _ in entries if "ssl" in k.lower() or "tls" in k.lower()]
+        if tls:
+            return tls[0]
+    if options:
+        named = ", ".join(f"OPTIONS[{k!r}]" for k in options)
+        return named if len(options) == 1 else f"one of {named}"
+    return "a setting (check HOST, PORT, NAME, USER, PASSWORD and OPTIONS)"
 
 
 class PoolingMixin:
@@ -151,6 +211,11 @@ class PoolingMixin:
             cursor.close()
         return ClosedCursor(self.Database.InterfaceError("the connection is closed"))  # type: ignore[attr-defined]
 
+    @classmethod
+    def pool_connect_timeout_max(cls) -> int | None:
+        """The largest CONNECT_TIMEOUT, in seconds, the driver accepts; None if unknown."""
+        return None
+
     def pool_key_extra(self) -> tuple[Any, ...]:
         """Settings besides conn_params that a pooled connection depends on."""
         return (getattr(self, "timezone_name", None),)
@@ -190,7 +255,9 @@ class PoolingMixin:
         if s.get("PORT"):
             where = f"{where}:{s['PORT']}"
         user = f"{s['USER']}@" if s.get("USER") else ""
-        return f"{self.pool_vendor_name} {user}{where}/{s.get('NAME') or ''}"
+        return mask_password(
+            f"{self.pool_vendor_name} {user}{where}/{s.get('NAME') or ''}", s.get("PASSWORD")
+        )
 
     # -- Django hooks --------------------------------------------------------
 
@@ -363,9 +430,12 @@ class PoolingMixin:
             # A weak reference: the pool outlives this wrapper (and its thread),
             # and must not keep it, or its checkout, alive.
             template = weakref.ref(self)
-            connect_timeout = self.pool_options.connect_timeout
+            options = self.pool_options
+            connect_timeout = options.connect_timeout
             connect_params = conn_params
             if connect_timeout is not None:
+                driver = getattr(self.Database, "__name__", self.pool_vendor_name)  # type: ignore[attr-defined]
+                check_connect_timeout(self.alias, options, self.pool_connect_timeout_max(), driver)  # type: ignore[attr-defined]
                 connect_params = self.pool_connect_timeout_params(dict(conn_params), connect_timeout)
 
             def connect() -> Any:
@@ -380,6 +450,10 @@ class PoolingMixin:
             fairy = pool.checkout()
         except self.Database.Error as e:  # type: ignore[attr-defined]
             raise self._pool_connect_error(e, pool) from e
+        except (ValueError, TypeError, LookupError, ArithmeticError, OSError) as e:
+            # Not a DB-API error: the driver rejected a setting before talking
+            # to the server (PyMySQL's ssl files, connect_timeout bounds...).
+            raise self._pool_connect_misconfigured(e, pool) from e
         finally:
             registry._tls.wrapper = None
         self._pool_fairy = fairy
@@ -392,16 +466,40 @@ class PoolingMixin:
         """The driver's connect error as Django's, naming the alias, without the password."""
         from django.db import utils
 
-        message = str(error).strip()
-        password = self.settings_dict.get("PASSWORD")  # type: ignore[attr-defined]
-        if password and isinstance(password, str):
-            message = message.replace(password, "********")
+        message = mask_password(str(error).strip(), self.settings_dict.get("PASSWORD"))  # type: ignore[attr-defined]
         django_class = getattr(utils, type(error).__name__, None)
         if not (isinstance(django_class, type) and issubclass(django_class, utils.DatabaseError)):
             django_class = utils.OperationalError
         return django_class(  # type: ignore[no-any-return]
             f"DATABASES[{self.alias!r}]: cannot open a connection to {pool.description} "  # type: ignore[attr-defined]
             f"(check HOST, PORT, NAME, USER, PASSWORD and OPTIONS): {message}"
+        )
+
+    def _pool_connect_misconfigured(self, error: Exception, pool: AliasPool) -> Exception:
+        """A driver's non-DB-API connect error as ImproperlyConfigured naming alias and key.
+
+        Errors about files (a missing ssl CA), values (a number out of
+        range, a wrong type) or encodings are configuration problems; any
+        other OSError (a socket the driver did not wrap) is environmental
+        and becomes Django's OperationalError.
+        """
+        from django.db import utils
+
+        s = self.settings_dict  # type: ignore[attr-defined]
+        message = mask_password(f"{type(error).__name__}: {error}".strip(), s.get("PASSWORD"))
+        alias = self.alias  # type: ignore[attr-defined]
+        config_os_errors = (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError)
+        if isinstance(error, OSError) and not isinstance(error, config_os_errors):
+            import ssl
+
+            if not isinstance(error, ssl.SSLError) or isinstance(error, ssl.SSLCertVerificationError):
+                return utils.OperationalError(
+                    f"DATABASES[{alias!r}]: cannot open a connection to {pool.description} "
+                    f"(check HOST, PORT and OPTIONS): {message}"
+                )
+        return ImproperlyConfigured(
+            f"DATABASES[{alias!r}]: the database driver rejected {_offending_setting(error, s)} "
+            f"while connecting to {pool.description}: {message}"
         )
 
     def _pool_key(self, conn_params: dict[str, Any]) -> Any:

@@ -13,7 +13,14 @@ from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 
-__all__ = ["PoolOptions", "parse_options", "setup", "reset_defaults", "get_defaults"]
+__all__ = [
+    "PoolOptions",
+    "parse_options",
+    "setup",
+    "reset_defaults",
+    "get_defaults",
+    "check_connect_timeout",
+]
 
 
 @dataclass(frozen=True)
@@ -64,6 +71,11 @@ _FIELDS = {f.name for f in fields(PoolOptions)}
 # Keys of django-db-connection-pool that map to ours under another name.
 _ALIASES = {"pool_pre_ping": "pre_ping", "pool_recycle": "recycle", "pool_timeout": "timeout"}
 
+#: The longest wait any option may ask for: Python's own limit for a lock or
+#: timer wait (threading.TIMEOUT_MAX), in whole seconds. Drivers may accept
+#: less (see PoolingMixin.pool_connect_timeout_max).
+MAX_SECONDS = int(threading.TIMEOUT_MAX)
+
 _lock = threading.Lock()
 _defaults = PoolOptions()
 
@@ -96,6 +108,8 @@ def _seconds(where: str, key: str, value: Any, *, allow_off: bool, allow_zero: b
         raise _fail(where, key, f"must be {expected}, got {type(value).__name__} {value!r}.")
     if value != value or value in (float("inf"), float("-inf")):
         raise _fail(where, key, f"must be a finite number, got {value!r}.")
+    if value > MAX_SECONDS:
+        raise _fail(where, key, f"must be <= {MAX_SECONDS} seconds, got {value!r}.")
     if value < 0 or (value == 0 and not allow_zero):
         bound = ">= 0" if allow_zero else "> 0"
         raise _fail(where, key, f"must be {bound} seconds, got {value!r}.")
@@ -176,3 +190,15 @@ def reset_defaults() -> None:
 
 def get_defaults() -> PoolOptions:
     return _defaults
+
+
+def check_connect_timeout(alias: str, options: PoolOptions, limit: int | None, driver: str) -> None:
+    """Raise ImproperlyConfigured if CONNECT_TIMEOUT exceeds *limit*, the driver's largest."""
+    value = options.connect_timeout
+    if value is None or limit is None or value <= limit:
+        return
+    raise _fail(
+        f"DATABASES[{alias!r}]",
+        "CONNECT_TIMEOUT",
+        f"must be <= {limit} seconds with {driver} (the largest connect timeout it accepts), got {value!r}.",
+    )

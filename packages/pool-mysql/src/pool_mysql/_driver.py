@@ -105,6 +105,12 @@ class MySQLHooks(MySQLServerHooks):
             return None if sock is None else int(sock.fileno())
         return int(dbapi_connection.fileno())
 
+    @classmethod
+    def pool_connect_timeout_max(cls) -> int | None:
+        # PyMySQL checks 0 < connect_timeout <= 31536000 (one year) itself;
+        # mysqlclient converts it to a C int.
+        return 31536000 if _driver_is_pymysql() else 2147483647
+
     @staticmethod
     def pool_connect_timeout_params(conn_params: dict[str, Any], seconds: float) -> dict[str, Any]:
         # mysqlclient takes whole seconds and bounds the handshake with them.

@@ -10,7 +10,7 @@ from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 
-from pool_core.bridge import BridgeDriver, BridgePoolHooks, BridgeWrapperMixin, make_error
+from pool_core.bridge import BridgeDriver, BridgePoolHooks, BridgeWrapperMixin, make_error, mask_password
 
 __all__ = ["ODBCDriver", "ODBCWrapperMixin", "ODBC_OPTION_KEYS", "connection_string"]
 
@@ -193,10 +193,7 @@ class ODBCWrapperMixin(BridgeWrapperMixin):
                     f"DATABASES[{alias!r}]: ODBC data source or driver from OPTIONS[{key!r}] "
                     f"not found or not loadable ({state}); installed drivers: {pyodbc.drivers()}."
                 ) from None
-            message = self.bridge_driver.message(e)
-            for secret in (conn_params["password"],):
-                if secret:
-                    message = message.replace(str(secret), "***")
+            message = mask_password(self.bridge_driver.message(e), conn_params["password"])
             raise make_error(message, state if state and not state.startswith("HY") else "08001") from None
         self.odbc_configure(raw)
         return raw

@@ -72,6 +72,11 @@ class PostgresHooks(PostgresServerHooks):
                 cursor.close()
         return ClosedCursor(_closed_connection_error())
 
+    @classmethod
+    def pool_connect_timeout_max(cls) -> int | None:
+        # libpq parses connect_timeout into a C int of seconds.
+        return 2147483647
+
     @staticmethod
     def pool_ping(dbapi_connection: Any) -> bool:
         """One round trip; leaves the connection as idle as it found it."""
