@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+import os
 from typing import Any
 
 from django.db import connections
@@ -11,6 +12,10 @@ from django.db import connections
 from tests._servers import Server
 
 _counter = itertools.count()
+
+#: POOL_OPTIONS["CHECKOUT"] for a whole pytest pass (native-driver engines only):
+#: POOL_TEST_CHECKOUT=transaction runs the contract suite in transaction mode.
+CHECKOUT = os.environ.get("POOL_TEST_CHECKOUT", "request")
 
 
 class Engine:
@@ -47,9 +52,16 @@ class Engine:
             "OPTIONS": self.extra_options(),
             "TEST": {"NAME": f"test_{self.dbname}"},
         }
+        pool_options = self.with_checkout(pool_options)
         if pool_options:
             s["POOL_OPTIONS"] = pool_options
         return s
+
+    def with_checkout(self, pool_options: dict[str, Any]) -> dict[str, Any]:
+        """*pool_options* with this pass's CHECKOUT (POOL_TEST_CHECKOUT) unless it sets one."""
+        if CHECKOUT == "request" or self.label or self.vendor not in ("postgresql", "mysql") or any(str(k).upper() == "CHECKOUT" for k in pool_options):
+            return pool_options
+        return {**pool_options, "CHECKOUT": CHECKOUT}
 
     def extra_options(self) -> dict[str, Any]:
         return {}
@@ -63,7 +75,7 @@ class Engine:
         alias = f"{self.vendor}_{next(_counter)}"
         s = self.settings()
         if pool_options is not None:
-            s["POOL_OPTIONS"] = pool_options
+            s["POOL_OPTIONS"] = self.with_checkout(pool_options) if isinstance(pool_options, dict) else pool_options
         s.update(overrides)
         configured = connections.configure_settings({"default": connections.settings["default"], alias: s})
         connections.settings[alias] = configured[alias]
@@ -333,9 +345,16 @@ class OracleEngine(Engine):
     def settings(self, **pool_options: Any) -> dict[str, Any]:
         s = {"ENGINE": self.engine, "NAME": self.dsn, "USER": self.user, "PASSWORD": self.password,
              "HOST": "", "PORT": "", "OPTIONS": {}, "TEST": {"NAME": self.dsn}}
+        pool_options = self.with_checkout(pool_options)
         if pool_options:
             s["POOL_OPTIONS"] = pool_options
         return s
+
+    def with_checkout(self, pool_options: dict[str, Any]) -> dict[str, Any]:
+        """*pool_options* with this pass's CHECKOUT (POOL_TEST_CHECKOUT) unless it sets one."""
+        if CHECKOUT == "request" or self.label or self.vendor not in ("postgresql", "mysql") or any(str(k).upper() == "CHECKOUT" for k in pool_options):
+            return pool_options
+        return {**pool_options, "CHECKOUT": CHECKOUT}
 
     def admin(self) -> Any:
         if self._admin is None:

@@ -51,6 +51,7 @@ class PoolOptions:
     reset_session: bool = False
     leak_detection_threshold: float | None = None
     connect_timeout: float | None = None
+    checkout: str = "request"
 
     @property
     def max_connections(self) -> int | None:
@@ -63,6 +64,8 @@ class PoolOptions:
 _FIELDS = {f.name for f in fields(PoolOptions)}
 # Keys of django-db-connection-pool that map to ours under another name.
 _ALIASES = {"pool_pre_ping": "pre_ping", "pool_recycle": "recycle", "pool_timeout": "timeout"}
+
+CHECKOUT_MODES = ("request", "transaction")
 
 _lock = threading.Lock()
 _defaults = PoolOptions()
@@ -121,6 +124,10 @@ def _validate(where: str, key: str, name: str, value: Any) -> Any:
         return _seconds(where, key, value, allow_off=False, allow_zero=True)
     if name in ("leak_detection_threshold", "connect_timeout"):
         return _seconds(where, key, value, allow_off=True, allow_zero=False)
+    if name == "checkout":
+        if value in CHECKOUT_MODES:
+            return value
+        raise _fail(where, key, f"must be 'request' or 'transaction', got {value!r}.")
     if name == "echo":
         if value == "debug" or isinstance(value, bool):
             return value

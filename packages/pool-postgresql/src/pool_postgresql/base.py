@@ -42,4 +42,4 @@ class PostgresPoolingMixin(PostgresHooks, PoolingMixin):
 
 
 class DatabaseWrapper(PostgresPoolingMixin, base.DatabaseWrapper):
-    pass
+    pool_supports_transaction_checkout = True
