@@ -33,7 +33,7 @@ path (the classes) stays exactly as it is.
 from __future__ import annotations
 
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import MethodType
 from typing import Any
@@ -157,7 +157,7 @@ def _enable_constraint_checking(self: Any) -> None:
             maybe_release(self)
 
 
-_OVERRIDES = {
+_OVERRIDES: dict[str, Callable[..., Any]] = {
     "_prepare_cursor": _prepare_cursor,
     "connect": _connect,
     "get_autocommit": _get_autocommit,
@@ -194,7 +194,7 @@ def pinned(using: Any = None) -> Iterator[Any]:
 
     if using is None:
         using = DEFAULT_DB_ALIAS
-    db = connections[using] if isinstance(using, str) else using
+    db: Any = connections[using] if isinstance(using, str) else using
     if getattr(db, "pool_checkout", None) != "transaction":
         db.ensure_connection()
         yield db
