@@ -17,6 +17,26 @@ _counter = itertools.count()
 #: POOL_TEST_CHECKOUT=transaction runs the contract suite in transaction mode.
 CHECKOUT = os.environ.get("POOL_TEST_CHECKOUT", "request")
 
+_HOLDS = "holds a connection with one statement until close(); in transaction mode it is returned"
+#: Contract tests that assert request-mode holding, skipped in a CHECKOUT=transaction pass
+#: (tests/contract/test_transaction_checkout.py covers what transaction mode does instead).
+REQUEST_MODE_ONLY: dict[str, str] = {
+    "test_returned_connection_goes_to_a_waiter_not_to_the_shelf": _HOLDS + " before any thread waits",
+    "test_overflow_connections_close_on_return_even_with_parked_ones": _HOLDS + ": no overflow opens",
+    "test_autocommit_left_off_is_restored_on_the_next_checkout": _HOLDS + "; wrapper.connection is None after it",
+    "test_prometheus_collector_exposes_the_stats": _HOLDS + "; the gauge reads 0 checked out",
+    "test_connection_killed_in_flight_raises_django_error_then_recovers": (
+        "kills the session the wrapper holds; in transaction mode it waits in the pool, where the "
+        "checkout's pending-input check replaces it without an error"),
+    "test_exhausted_pool_times_out_with_a_clear_django_error": _HOLDS + ": the pool is never exhausted",
+    "test_request_cycle_returns_connection": _HOLDS + ": checked out is 0 before request_finished",
+    "test_several_aliases_have_their_own_pools": _HOLDS + ": checked out is 0 after the statement",
+    "test_waiters_are_served_in_arrival_order": _HOLDS + ": nobody waits",
+    "test_reset_session_restores_a_fresh_session": (
+        "checks that a SET survives until close(); in transaction mode RESET_SESSION resets the "
+        "session at every return, i.e. after each statement"),
+}
+
 
 class Engine:
     vendor = ""

@@ -405,7 +405,7 @@ def _django_settings(spec: dict[str, Any], threads_list: list[int]) -> dict[str,
         s["ENGINE"] = engine
         dbs[f"t{n}"] = s
     dbs["default"] = dict(dbs[f"t{threads_list[0]}"])
-    probe = json.loads(json.dumps(dbs["t1"]))
+    probe = json.loads(json.dumps(dbs[f"t{threads_list[0]}"]))
     probe.update(HOST="127.0.0.1", PORT=spec["probe_port"])
     if kind.startswith("django-pool"):
         probe["OPTIONS"]["pool"] = {"min_size": 1, "max_size": 1, "timeout": 30}

@@ -130,16 +130,16 @@ def test_server_side_cursor_iterator_pins_until_exhausted(tx):
     from tests.testapp.models import Note  # noqa: PLC0415
 
     alias = tx.make_alias({**TX, "POOL_SIZE": 1, "MAX_OVERFLOW": 0})
-    Note.objects.using(alias).bulk_create([Note(text=f"i{i}") for i in range(5)])
+    Note.objects.using(alias).bulk_create([Note(text=f"ssc-{i}") for i in range(5)])
     try:
         names = []
-        for item in Note.objects.using(alias).order_by("pk").iterator(chunk_size=2):
+        for item in Note.objects.using(alias).filter(text__startswith="ssc-").order_by("pk").iterator(chunk_size=2):
             names.append(item.text)
             assert _held(alias) == 1
         assert len(names) == 5
         assert _held(alias) == 0
     finally:
-        Note.objects.using(alias).all().delete()
+        Note.objects.using(alias).filter(text__startswith="ssc-").delete()
 
 
 def test_unsupported_engine_is_refused(tx):
