@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+import os
 from typing import Any
 
 from django.db import connections
@@ -11,6 +12,30 @@ from django.db import connections
 from tests._servers import Server
 
 _counter = itertools.count()
+
+#: POOL_OPTIONS["CHECKOUT"] for a whole pytest pass (native-driver engines only):
+#: POOL_TEST_CHECKOUT=transaction runs the contract suite in transaction mode.
+CHECKOUT = os.environ.get("POOL_TEST_CHECKOUT", "request")
+
+_HOLDS = "holds a connection with one statement until close(); in transaction mode it is returned"
+#: Contract tests that assert request-mode holding, skipped in a CHECKOUT=transaction pass
+#: (tests/contract/test_transaction_checkout.py covers what transaction mode does instead).
+REQUEST_MODE_ONLY: dict[str, str] = {
+    "test_returned_connection_goes_to_a_waiter_not_to_the_shelf": _HOLDS + " before any thread waits",
+    "test_overflow_connections_close_on_return_even_with_parked_ones": _HOLDS + ": no overflow opens",
+    "test_autocommit_left_off_is_restored_on_the_next_checkout": _HOLDS + "; wrapper.connection is None after it",
+    "test_prometheus_collector_exposes_the_stats": _HOLDS + "; the gauge reads 0 checked out",
+    "test_connection_killed_in_flight_raises_django_error_then_recovers": (
+        "kills the session the wrapper holds; in transaction mode it waits in the pool, where the "
+        "checkout's pending-input check replaces it without an error"),
+    "test_exhausted_pool_times_out_with_a_clear_django_error": _HOLDS + ": the pool is never exhausted",
+    "test_request_cycle_returns_connection": _HOLDS + ": checked out is 0 before request_finished",
+    "test_several_aliases_have_their_own_pools": _HOLDS + ": checked out is 0 after the statement",
+    "test_waiters_are_served_in_arrival_order": _HOLDS + ": nobody waits",
+    "test_reset_session_restores_a_fresh_session": (
+        "checks that a SET survives until close(); in transaction mode RESET_SESSION resets the "
+        "session at every return, i.e. after each statement"),
+}
 
 
 class Engine:
@@ -47,9 +72,16 @@ class Engine:
             "OPTIONS": self.extra_options(),
             "TEST": {"NAME": f"test_{self.dbname}"},
         }
+        pool_options = self.with_checkout(pool_options)
         if pool_options:
             s["POOL_OPTIONS"] = pool_options
         return s
+
+    def with_checkout(self, pool_options: dict[str, Any]) -> dict[str, Any]:
+        """*pool_options* with this pass's CHECKOUT (POOL_TEST_CHECKOUT) unless it sets one."""
+        if CHECKOUT == "request" or self.label or self.vendor not in ("postgresql", "mysql") or any(str(k).upper() == "CHECKOUT" for k in pool_options):
+            return pool_options
+        return {**pool_options, "CHECKOUT": CHECKOUT}
 
     def extra_options(self) -> dict[str, Any]:
         return {}
@@ -63,7 +95,7 @@ class Engine:
         alias = f"{self.vendor}_{next(_counter)}"
         s = self.settings()
         if pool_options is not None:
-            s["POOL_OPTIONS"] = pool_options
+            s["POOL_OPTIONS"] = self.with_checkout(pool_options) if isinstance(pool_options, dict) else pool_options
         s.update(overrides)
         configured = connections.configure_settings({"default": connections.settings["default"], alias: s})
         connections.settings[alias] = configured[alias]
@@ -333,9 +365,16 @@ class OracleEngine(Engine):
     def settings(self, **pool_options: Any) -> dict[str, Any]:
         s = {"ENGINE": self.engine, "NAME": self.dsn, "USER": self.user, "PASSWORD": self.password,
              "HOST": "", "PORT": "", "OPTIONS": {}, "TEST": {"NAME": self.dsn}}
+        pool_options = self.with_checkout(pool_options)
         if pool_options:
             s["POOL_OPTIONS"] = pool_options
         return s
+
+    def with_checkout(self, pool_options: dict[str, Any]) -> dict[str, Any]:
+        """*pool_options* with this pass's CHECKOUT (POOL_TEST_CHECKOUT) unless it sets one."""
+        if CHECKOUT == "request" or self.label or self.vendor not in ("postgresql", "mysql") or any(str(k).upper() == "CHECKOUT" for k in pool_options):
+            return pool_options
+        return {**pool_options, "CHECKOUT": CHECKOUT}
 
     def admin(self) -> Any:
         if self._admin is None:

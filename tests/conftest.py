@@ -32,7 +32,7 @@ import django  # noqa: E402
 from django.conf import settings  # noqa: E402
 
 from tests import _servers  # noqa: E402
-from tests._db import Engine, build_engines  # noqa: E402
+from tests._db import CHECKOUT, REQUEST_MODE_ONLY, Engine, build_engines  # noqa: E402
 
 RUN_ID = f"pool_test_{os.getpid()}"
 
@@ -119,6 +119,8 @@ def engine(request):
     e = request.param
     base, _, rest = request.node.name.partition("[")
     params = set(rest.rstrip("]").split("-"))
+    if CHECKOUT == "transaction" and base in REQUEST_MODE_ONLY and not e.label and e.vendor in ("postgresql", "mysql"):
+        pytest.skip(f"request mode only: {REQUEST_MODE_ONLY[base]}")
     for key, reason in e.inapplicable.items():
         kbase, _, kparam = key.partition("[")
         if kbase == base and (not kparam or kparam.rstrip("]") in params):

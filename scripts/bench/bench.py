@@ -45,7 +45,10 @@ ROOT = Path(__file__).resolve().parents[2]
 SRC_DIRS = [str(p) for p in sorted((ROOT / "packages").glob("*/src"))]
 DB_NAME = "pool_bench"
 THREADS = (1, 4, 16, 64)
-WORKLOADS = ("request", "write")
+WORKLOADS = ("request", "write", "slow")
+DEFAULT_WORKLOADS = ("request", "write")  # "slow" on request: --threads 32,64 --workloads slow
+SLOW_WAIT = 0.020  # the slow view's non-database wait (seconds)
+TX_BOUND = 8  # the "-8" contenders: POOL_SIZE=8, MAX_OVERFLOW=0 (the slow-view target's bound)
 FIXED_BOUND = (10, 10)  # "ours-20": POOL_SIZE=10, MAX_OVERFLOW=10 (the defaults)
 
 # name -> (vendor, description). Order is the display order.
@@ -56,13 +59,22 @@ CONTENDERS: dict[str, tuple[str, str]] = {
     "pg:dbcp": ("postgresql", "django-db-connection-pool (PyPI)"),
     "pg:ours": ("postgresql", "pool_postgresql, POOL_SIZE=threads, MAX_OVERFLOW=0"),
     "pg:ours-20": ("postgresql", "pool_postgresql, POOL_SIZE=10, MAX_OVERFLOW=10 (bound 20)"),
+    "pg:ours-tx": ("postgresql", "pool_postgresql, CHECKOUT='transaction', POOL_SIZE=threads, MAX_OVERFLOW=0"),
+    "pg:tx-8": ("postgresql", "pool_postgresql, CHECKOUT='transaction', POOL_SIZE=8, MAX_OVERFLOW=0"),
+    "pg:ours-8": ("postgresql", "pool_postgresql, CHECKOUT='request', POOL_SIZE=8, MAX_OVERFLOW=0"),
+    "pg:django-pool-8": ("postgresql", "Django's native psycopg pool, min_size=max_size=8"),
     "pg2:floor": ("postgresql", "psycopg2: Django, CONN_MAX_AGE=None = floor"),
     "pg2:ours": ("postgresql", "psycopg2: pool_postgresql, POOL_SIZE=threads, MAX_OVERFLOW=0"),
+    "pg2:ours-tx": ("postgresql", "psycopg2: pool_postgresql, CHECKOUT='transaction', POOL_SIZE=threads"),
+    "pg2:tx-8": ("postgresql", "psycopg2: pool_postgresql, CHECKOUT='transaction', POOL_SIZE=8, MAX_OVERFLOW=0"),
     "my:django-age0": ("mysql", "Django, CONN_MAX_AGE=0 (connect per request)"),
     "my:floor": ("mysql", "Django, CONN_MAX_AGE=None (persistent per thread) = floor"),
     "my:dbcp": ("mysql", "django-db-connection-pool (PyPI)"),
     "my:ours": ("mysql", "pool_mysql, POOL_SIZE=threads, MAX_OVERFLOW=0"),
     "my:ours-20": ("mysql", "pool_mysql, POOL_SIZE=10, MAX_OVERFLOW=10 (bound 20)"),
+    "my:ours-tx": ("mysql", "pool_mysql, CHECKOUT='transaction', POOL_SIZE=threads, MAX_OVERFLOW=0"),
+    "my:tx-8": ("mysql", "pool_mysql, CHECKOUT='transaction', POOL_SIZE=8, MAX_OVERFLOW=0"),
+    "my:ours-8": ("mysql", "pool_mysql, CHECKOUT='request', POOL_SIZE=8, MAX_OVERFLOW=0"),
 }
 
 
@@ -368,7 +380,7 @@ def _django_settings(spec: dict[str, Any], threads_list: list[int]) -> dict[str,
     if kind == "dbcp":
         engine = {"postgresql": "dj_db_conn_pool.backends.postgresql",
                   "mysql": "dj_db_conn_pool.backends.mysql"}[vendor]
-    elif kind.startswith("ours"):
+    elif kind.startswith(("ours", "tx-")):
         engine = {"postgresql": "pool_postgresql", "mysql": "pool_mysql"}[vendor]
     dbs: dict[str, Any] = {}
     for n in threads_list:
@@ -377,18 +389,25 @@ def _django_settings(spec: dict[str, Any], threads_list: list[int]) -> dict[str,
             s["CONN_MAX_AGE"] = None
         elif kind == "django-pool":
             s["OPTIONS"]["pool"] = {"min_size": n, "max_size": n, "timeout": 30}
+        elif kind == "django-pool-8":
+            s["OPTIONS"]["pool"] = {"min_size": TX_BOUND, "max_size": TX_BOUND, "timeout": 30}
         elif kind == "dbcp":
             s["POOL_OPTIONS"] = {"POOL_SIZE": n, "MAX_OVERFLOW": 0, "TIMEOUT": 30}
         elif kind == "ours":
             s["POOL_OPTIONS"] = {"POOL_SIZE": n, "MAX_OVERFLOW": 0, "TIMEOUT": 30}
+        elif kind == "ours-tx":
+            s["POOL_OPTIONS"] = {"POOL_SIZE": n, "MAX_OVERFLOW": 0, "TIMEOUT": 30, "CHECKOUT": "transaction"}
+        elif kind in ("tx-8", "ours-8"):
+            s["POOL_OPTIONS"] = {"POOL_SIZE": TX_BOUND, "MAX_OVERFLOW": 0, "TIMEOUT": 30,
+                                 "CHECKOUT": "transaction" if kind == "tx-8" else "request"}
         elif kind == "ours-20":
             s["POOL_OPTIONS"] = {"POOL_SIZE": FIXED_BOUND[0], "MAX_OVERFLOW": FIXED_BOUND[1], "TIMEOUT": 30}
         s["ENGINE"] = engine
         dbs[f"t{n}"] = s
     dbs["default"] = dict(dbs[f"t{threads_list[0]}"])
-    probe = json.loads(json.dumps(dbs["t1"]))
+    probe = json.loads(json.dumps(dbs[f"t{threads_list[0]}"]))
     probe.update(HOST="127.0.0.1", PORT=spec["probe_port"])
-    if kind == "django-pool":
+    if kind.startswith("django-pool"):
         probe["OPTIONS"]["pool"] = {"min_size": 1, "max_size": 1, "timeout": 30}
     dbs["probe"] = probe
     return dbs
@@ -443,17 +462,29 @@ def worker_main(spec: dict[str, Any]) -> None:
             Item.objects.using(alias).filter(pk=obj.pk).update(n=F("n") + 1)
         request_finished.send(sender=None)
 
-    cycles = {"request": request_cycle, "write": write_cycle}
+    def slow_cycle(alias: str) -> None:
+        """A "slow view": SELECT 1, 20 ms waiting on something else (an API, a cache), SELECT 1."""
+        request_started.send(sender=None)
+        with connections[alias].cursor() as c:
+            c.execute("SELECT 1")
+            c.fetchone()
+        time.sleep(SLOW_WAIT)
+        with connections[alias].cursor() as c:
+            c.execute("SELECT 1")
+            c.fetchone()
+        request_finished.send(sender=None)
+
+    cycles = {"request": request_cycle, "write": write_cycle, "slow": slow_cycle}
     kind = name.split(":")[1]
     mon = Monitor(spec["target"], role_of(name))
 
     def cleanup(alias: str) -> None:
         """Close every connection of this measurement so the next starts from zero."""
-        if kind.startswith("ours"):
+        if kind.startswith(("ours", "tx-")):
             import pool_core
 
             pool_core.dispose(alias)
-        elif kind == "django-pool":
+        elif kind.startswith("django-pool"):
             w = connections[alias]
             if alias in type(w)._connection_pools:
                 w.close_pool()
@@ -711,8 +742,10 @@ def markdown(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
             sel = [r for r in rows if r["vendor"] == vendor and r["workload"] == wl]
             if not sel:
                 continue
-            what = ("request cycle: request_started → SELECT 1 → request_finished" if wl == "request"
-                    else "write cycle: request_started → atomic(INSERT + UPDATE) → request_finished")
+            what = {"request": "request cycle: request_started → SELECT 1 → request_finished",
+                    "write": "write cycle: request_started → atomic(INSERT + UPDATE) → request_finished",
+                    "slow": f"slow view: request_started → SELECT 1 → {SLOW_WAIT * 1000:g} ms sleep → "
+                            "SELECT 1 → request_finished"}[wl]
             out += [f"## {title}, {what}", "",
                     "| threads | contender | cycles/s | × floor | p50 ms | p99 ms | peak server conns | "
                     "round trips/cycle (wire) | statements/cycle (server) | client CPU µs/cycle |",
@@ -758,21 +791,37 @@ def targets(rows: list[dict[str, Any]], raw: list[dict[str, Any]] | None = None)
            "| round trips/cycle wire / server (= 1) | peak conns ≤ bound |",
            "|---|---:|---:|---:|---:|---:|---:|"]
     for prefix, title in (("pg", "PostgreSQL psycopg 3"), ("pg2", "PostgreSQL psycopg2"), ("my", "MariaDB")):
-        for n, variant in sorted({(r["threads"], v) for r in rows for v in ("ours", "ours-20")}):
+        for n, variant in sorted({(r["threads"], v) for r in rows for v in ("ours", "ours-20", "ours-tx")}):
             ours = next((r for r in rows if r["contender"] == f"{prefix}:{variant}" and r["threads"] == n
                          and r["workload"] == "request"), None)
             if ours is None:
                 continue
-            bound = n if variant == "ours" else sum(FIXED_BOUND)
+            bound = sum(FIXED_BOUND) if variant == "ours-20" else n
             cells = []
             for other, goal in (("floor", 0.95), ("django-pool", 1.0), ("dbcp", 1.2)):
                 x = _ratio(raw, f"{prefix}:{variant}", f"{prefix}:{other}", n, "request")
                 cells.append("—" if x is None else f"{x:.2f} {'✓' if x >= goal else '✗'}")
             wire, server = ours.get("wire_round_trips_per_cycle"), ours["round_trips_per_cycle"]
             rt = f"{_fmt(wire, '.2f')} / {_fmt(server, '.3f')}"
-            label = title if variant == "ours" else f"{title}, pool bound {bound}"
+            label = {"ours": title, "ours-tx": f"{title}, CHECKOUT=transaction"}.get(
+                variant, f"{title}, pool bound {bound}")
             out.append(f"| {label} | {n} | {' | '.join(cells)} | {rt} | {ours['peak_connections']} ≤ {bound} "
                        f"{'✓' if ours['peak_connections'] <= bound else '✗'} |")
+    slow = [r for r in rows if r["workload"] == "slow"]
+    if slow:
+        out += ["", "## Targets (slow view, pool bound 8)", "",
+                "| server | threads | contender | × floor | peak conns | target |", "|---|---:|---|---:|---:|---|"]
+        for r in slow:
+            kind = r["contender"].split(":")[1]
+            if kind not in ("tx-8", "ours-8", "django-pool-8"):
+                continue
+            x = _ratio(raw, r["contender"], floor_of(r["contender"]), r["threads"], "slow")
+            goal = ""
+            if kind == "tx-8":
+                ok = x is not None and x >= 0.8 and r["peak_connections"] <= TX_BOUND
+                goal = f"≥ 0.8 × floor, ≤ {TX_BOUND} conns {'✓' if ok else '✗'}"
+            out.append(f"| {r['vendor']} | {r['threads']} | {r['contender']} | {_fmt(x, '.2f')} "
+                       f"| {r['peak_connections']} | {goal} |")
     return out + [""]
 
 
@@ -830,7 +879,7 @@ def main() -> None:
     ap.add_argument("--duration", type=float, default=2.0, help="measured seconds per cell")
     ap.add_argument("--warmup", type=float, default=0.5)
     ap.add_argument("--threads", default=",".join(map(str, THREADS)))
-    ap.add_argument("--workloads", default=",".join(WORKLOADS))
+    ap.add_argument("--workloads", default=",".join(DEFAULT_WORKLOADS), help=f"of {', '.join(WORKLOADS)}")
     ap.add_argument("--contenders", default="", help="comma-separated subset (prefix match), e.g. pg:,my:ours")
     ap.add_argument("--probe-cycles", type=int, default=200, help="cycles through the round-trip proxy")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))

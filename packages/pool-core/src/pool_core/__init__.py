@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .__about__ import __version__
+from ._lease import pinned
 from .errors import PoolError, PoolForkError, PoolTimeout
 from .mixin import PoolingMixin
 from .options import PoolOptions, get_defaults, parse_options, reset_defaults, setup
@@ -21,6 +22,7 @@ __all__ = [
     "dispose",
     "get_defaults",
     "parse_options",
+    "pinned",
     "reset_defaults",
     "setup",
     "stats",

@@ -152,6 +152,33 @@ class PoolingMixin:
     #: (QuerySet.iterator()); None when there were none (the usual request).
     _pool_chunked: list[weakref.ref[Any]] | None = None
 
+    #: POOL_OPTIONS["CHECKOUT"] of this wrapper ("transaction": see _lease.py).
+    pool_checkout = "request"
+    #: CHECKOUT="transaction" is implemented for this backend (native drivers).
+    pool_supports_transaction_checkout = False
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.alias != NO_DB_ALIAS:  # type: ignore[attr-defined]
+            self._pool_setup_checkout()
+
+    def _pool_setup_checkout(self) -> None:
+        """Hook for CHECKOUT="transaction": per-instance overrides from _lease.py."""
+        try:
+            checkout = self.pool_options.checkout
+        except ImproperlyConfigured:
+            return  # reported where the options are used (first connect, checks)
+        if checkout != "transaction":
+            return
+        if not self.pool_supports_transaction_checkout:
+            raise ImproperlyConfigured(
+                f"DATABASES[{self.alias!r}]: POOL_OPTIONS['CHECKOUT'] = 'transaction' is not "  # type: ignore[attr-defined]
+                f"supported by ENGINE {self.settings_dict['ENGINE']!r} yet; use 'request'."  # type: ignore[attr-defined]
+            )
+        from . import _lease
+
+        _lease.install(self)
+
     # -- vendor hooks -------------------------------------------------------
 
     @staticmethod

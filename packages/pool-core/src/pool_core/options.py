@@ -58,6 +58,7 @@ class PoolOptions:
     reset_session: bool = False
     leak_detection_threshold: float | None = None
     connect_timeout: float | None = None
+    checkout: str = "request"
 
     @property
     def max_connections(self) -> int | None:
@@ -75,6 +76,8 @@ _ALIASES = {"pool_pre_ping": "pre_ping", "pool_recycle": "recycle", "pool_timeou
 #: timer wait (threading.TIMEOUT_MAX), in whole seconds. Drivers may accept
 #: less (see PoolingMixin.pool_connect_timeout_max).
 MAX_SECONDS = int(threading.TIMEOUT_MAX)
+
+CHECKOUT_MODES = ("request", "transaction")
 
 _lock = threading.Lock()
 _defaults = PoolOptions()
@@ -135,6 +138,10 @@ def _validate(where: str, key: str, name: str, value: Any) -> Any:
         return _seconds(where, key, value, allow_off=False, allow_zero=True)
     if name in ("leak_detection_threshold", "connect_timeout"):
         return _seconds(where, key, value, allow_off=True, allow_zero=False)
+    if name == "checkout":
+        if value in CHECKOUT_MODES:
+            return value
+        raise _fail(where, key, f"must be 'request' or 'transaction', got {value!r}.")
     if name == "echo":
         if value == "debug" or isinstance(value, bool):
             return value

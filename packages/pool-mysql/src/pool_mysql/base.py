@@ -14,6 +14,8 @@ from pool_core.mixin import PoolingMixin  # noqa: E402
 
 
 class DatabaseWrapper(MySQLHooks, PoolingMixin, base.DatabaseWrapper):
+    pool_supports_transaction_checkout = True
+
     def pool_key_extra(self) -> tuple[Any, ...]:
         return (self.isolation_level,)
 

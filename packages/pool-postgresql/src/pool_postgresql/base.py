@@ -60,4 +60,4 @@ class PostgresPoolingMixin(PostgresHooks, PoolingMixin):
 
 
 class DatabaseWrapper(PostgresPoolingMixin, base.DatabaseWrapper):
-    pass
+    pool_supports_transaction_checkout = True

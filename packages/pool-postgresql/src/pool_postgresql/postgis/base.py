@@ -6,4 +6,4 @@ from ..base import PostgresPoolingMixin
 
 
 class DatabaseWrapper(PostgresPoolingMixin, base.DatabaseWrapper):
-    pass
+    pool_supports_transaction_checkout = True
