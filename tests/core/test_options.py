@@ -28,6 +28,11 @@ BAD = [
     ({"pool_size": 1, "POOL_SIZE": 2}, "POOL_SIZE", "twice"),
     ({"CONNECT_TIMEOUT": 0}, "CONNECT_TIMEOUT", "> 0"),
     ({"CONNECT_TIMEOUT": "5"}, "CONNECT_TIMEOUT", "number of seconds or None"),
+    ({"VALIDATION_TIMEOUT": 0}, "VALIDATION_TIMEOUT", "> 0"),
+    ({"VALIDATION_TIMEOUT": "5"}, "VALIDATION_TIMEOUT", "number of seconds or None"),
+    ({"QUERY_TIMEOUT": 0}, "QUERY_TIMEOUT", "> 0"),
+    ({"QUERY_TIMEOUT": -2}, "QUERY_TIMEOUT", "> 0"),
+    ({"QUERY_TIMEOUT": float("inf")}, "QUERY_TIMEOUT", "finite"),
 ]
 
 

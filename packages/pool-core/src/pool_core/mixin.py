@@ -17,6 +17,7 @@ from django.db.backends.signals import connection_created
 from django.utils.asyncio import async_unsafe
 
 from . import registry
+from .deadline import DeadlineCursorDebugWrapper, DeadlineCursorWrapper, run_with_deadline
 from .options import parse_options
 from .pool import UNKNOWN, AliasPool
 
@@ -57,6 +58,8 @@ class PoolingMixin:
     _pool_connecting = False
     #: Set while Django's health-check methods run: why a close() happens.
     _pool_closing_for: str | None = None
+    #: The checkout record while QUERY_TIMEOUT applies to this checkout (pool_core.deadline).
+    _pool_held: Any = None
 
     # -- vendor hooks -------------------------------------------------------
 
@@ -210,6 +213,7 @@ class PoolingMixin:
         self.health_check_done = True
         self._pool_fairy = fairy
         self._pool_current = pool
+        self._pool_held = None if pool.options.query_timeout is None else pool.held(fairy)
         self.connection = dbapi_connection
         self.pool_adopt_connection(dbapi_connection)
         self.autocommit = True
@@ -284,6 +288,7 @@ class PoolingMixin:
             registry._tls.wrapper = None
         self._pool_fairy = fairy
         self._pool_current = pool
+        self._pool_held = None if pool.options.query_timeout is None else pool.held(fairy)
         dbapi_connection = fairy.dbapi_connection
         self.pool_adopt_connection(dbapi_connection)
         return dbapi_connection
@@ -332,6 +337,30 @@ class PoolingMixin:
         super().init_connection_state()  # type: ignore[misc]
         info[_INIT_DONE] = True
 
+    # -- QUERY_TIMEOUT: only checkouts of a pool that sets it take these paths --
+
+    def make_cursor(self, cursor: Any) -> Any:
+        if self._pool_held is None:
+            return super().make_cursor(cursor)  # type: ignore[misc]
+        return DeadlineCursorWrapper(cursor, self)
+
+    def make_debug_cursor(self, cursor: Any) -> Any:
+        if self._pool_held is None:
+            return super().make_debug_cursor(cursor)  # type: ignore[misc]
+        return DeadlineCursorDebugWrapper(cursor, self)
+
+    def _commit(self) -> None:
+        held = self._pool_held
+        if held is None:
+            return super()._commit()  # type: ignore[misc,no-any-return]
+        return run_with_deadline(self, held, super()._commit)  # type: ignore[misc,no-any-return]
+
+    def _rollback(self) -> None:
+        held = self._pool_held
+        if held is None:
+            return super()._rollback()  # type: ignore[misc,no-any-return]
+        return run_with_deadline(self, held, super()._rollback)  # type: ignore[misc,no-any-return]
+
     def _close(self) -> None:
         fairy = self._pool_fairy
         if fairy is None:
@@ -341,6 +370,7 @@ class PoolingMixin:
         dbapi_connection = self.connection  # type: ignore[has-type]
         self._pool_fairy = None
         self._pool_current = None
+        self._pool_held = None
         # The connection belongs to the pool again: this wrapper must not
         # touch it, even if Django keeps the wrapper inside an atomic block.
         self.connection = None
@@ -364,6 +394,7 @@ class PoolingMixin:
         _fork.neutralize(fairy.dbapi_connection, type(self).pool_fileno)
         self._pool_fairy = None
         self._pool_current = None
+        self._pool_held = None
         self.connection = None
         self.in_atomic_block = False
         self.savepoint_ids = []
