@@ -527,7 +527,9 @@ class AliasPool:
             fd = None
         if limit is None or fd is None or fd < 0:
             return bool(self.vendor.pool_ping(dbapi_connection))
-        watch = _housekeeper.watch(limit, fd, f"pool {self.alias!r}: a pre-ping (VALIDATION_TIMEOUT={limit:g} s)")
+        watch = _housekeeper.watch(
+            limit, fd, f"pool {self.alias!r}: a pre-ping (VALIDATION_TIMEOUT={limit:g} s)"
+        )
         try:
             ok = bool(self.vendor.pool_ping(dbapi_connection))
         finally:
