@@ -70,6 +70,14 @@ def test_one_round_trip_per_trivial_request_cycle(engine, proxy):
     assert proxy.connections == 1
 
 
+def test_query_timeout_adds_no_round_trip(engine, proxy):
+    """QUERY_TIMEOUT is enforced by the housekeeper thread: the trivial cycle still costs one."""
+    alias = engine.make_alias({"POOL_SIZE": 1, "MAX_OVERFLOW": 0, "PRE_PING_IDLE": 60, "QUERY_TIMEOUT": 30},
+                              HOST="127.0.0.1", PORT=proxy.port)
+    assert _round_trips(proxy, alias, _request_cycle) == 5
+    assert proxy.connections == 1
+
+
 def test_write_cycle_costs_what_a_persistent_connection_costs(engine, proxy):
     """A transaction costs the same round trips pooled as on Django's persistent connection."""
     pooled = engine.make_alias({"POOL_SIZE": 1, "MAX_OVERFLOW": 0, "PRE_PING_IDLE": 60},

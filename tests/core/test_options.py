@@ -33,6 +33,11 @@ BAD = [
     ({"TIMEOUT": 1e300}, "TIMEOUT", "<="),
     ({"LEAK_DETECTION_THRESHOLD": 1e300}, "LEAK_DETECTION_THRESHOLD", "<="),
     ({"CONNECT_TIMEOUT": "5"}, "CONNECT_TIMEOUT", "number of seconds or None"),
+    ({"VALIDATION_TIMEOUT": 0}, "VALIDATION_TIMEOUT", "> 0"),
+    ({"VALIDATION_TIMEOUT": "5"}, "VALIDATION_TIMEOUT", "number of seconds or None"),
+    ({"QUERY_TIMEOUT": 0}, "QUERY_TIMEOUT", "> 0"),
+    ({"QUERY_TIMEOUT": -2}, "QUERY_TIMEOUT", "> 0"),
+    ({"QUERY_TIMEOUT": float("inf")}, "QUERY_TIMEOUT", "finite"),
 ]
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from .__about__ import __version__
 from ._lease import pinned
-from .errors import PoolError, PoolForkError, PoolTimeout
+from .errors import PoolError, PoolForkError, PoolTimeout, QueryTimeout
 from .mixin import PoolingMixin
 from .options import PoolOptions, get_defaults, parse_options, reset_defaults, setup
 from .registry import close_idle, dispose
@@ -17,6 +17,7 @@ __all__ = [
     "PoolOptions",
     "PoolTimeout",
     "PoolingMixin",
+    "QueryTimeout",
     "__version__",
     "close_idle",
     "dispose",

@@ -1,6 +1,6 @@
 """A daemon thread per process, started only when a pool needs it.
 
-It runs when an alias sets LEAK_DETECTION_THRESHOLD or settings.POOL_STATS_DIR
+It ticks when an alias sets LEAK_DETECTION_THRESHOLD or settings.POOL_STATS_DIR
 is set (so a process that forks, e.g. gunicorn --preload, has no extra thread
 otherwise). Each tick it:
 - logs a WARNING with the checkout stack for connections held longer than
@@ -10,7 +10,16 @@ otherwise). Each tick it:
 - publishes this process's stats to ``settings.POOL_STATS_DIR``, for
   ``manage.py pool_status`` and the Prometheus collector in other processes.
 
-After fork() the child starts its own when it creates a pool that needs it.
+It also enforces deadlines, without a timer per operation:
+- QUERY_TIMEOUT (started with the pool): it wakes when the oldest query in
+  flight reaches its deadline (a query started later has a later one), and
+  shuts down the socket of a query running past it (AliasPool.enforce_query_timeout);
+- pre-pings bounded by VALIDATION_TIMEOUT register a Watch (started on the
+  first one); a ping still running at its deadline has its socket shut down.
+Without ticks to run it just waits for the next deadline.
+
+After fork() the child starts its own when it creates a pool that needs it
+(or pings).
 """
 
 from __future__ import annotations
@@ -22,6 +31,7 @@ import socket
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 logger = logging.getLogger("pool_core")
@@ -33,6 +43,80 @@ _thread: threading.Thread | None = None
 _pid = 0
 _start_lock = threading.Lock()
 _wake = threading.Event()
+_tick_requested = False
+#: id(watch) -> Watch: operations in flight with a deadline (pre-pings).
+_watches: dict[int, Watch] = {}
+
+
+class Watch:
+    """One operation in flight on socket *fd* that must end by *deadline*.
+
+    The owner calls finish() when it ends; True means the deadline fired
+    (the socket was shut down, or the operation ended just as it fired).
+    """
+
+    __slots__ = ("deadline", "fd", "done", "fired", "what")
+
+    def __init__(self, seconds: float, fd: int, what: str) -> None:
+        self.deadline = time.monotonic() + seconds
+        self.fd = fd
+        self.done = False
+        self.fired = False
+        self.what = what
+
+    def finish(self) -> bool:
+        self.done = True  # before reading fired: see _fire()
+        _watches.pop(id(self), None)
+        return self.fired
+
+
+def watch(seconds: float, fd: int, what: str) -> Watch:
+    """Shut down socket *fd* if the caller has not called finish() within *seconds*."""
+    w = Watch(seconds, fd, what)
+    _watches[id(w)] = w
+    ensure_running()
+    _wake.set()  # the thread may be sleeping past this deadline
+    return w
+
+
+def shutdown_if(fd: int, still_running: Callable[[], bool]) -> bool:
+    """Shut down socket *fd* (both directions) if *still_running()* after pinning it.
+
+    The descriptor is duplicated first, then *still_running* is checked: if it
+    holds, the operation was in flight (its connection open, *fd* its socket)
+    the whole time, so the duplicate refers to that socket even if the owner
+    closes it and the number is reused right after. Returns True if shut down.
+    """
+    try:
+        dup = os.dup(fd)
+    except OSError:
+        return False
+    try:
+        if not still_running():
+            return False
+        sock = socket.socket(fileno=dup)
+        dup = -1
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        finally:
+            sock.close()  # the duplicate only
+        return True
+    finally:
+        if dup >= 0:
+            os.close(dup)
+
+
+def _fire(w: Watch) -> None:
+    _watches.pop(id(w), None)
+
+    def running() -> bool:
+        w.fired = True  # before reading done: the owner sets done, then reads fired
+        return not w.done
+
+    if shutdown_if(w.fd, running):
+        logger.info("pool_core: %s got no answer in time; its socket was shut down", w.what)
 
 
 def ensure_running() -> None:
@@ -53,10 +137,13 @@ def after_fork_in_child() -> None:
     _start_lock = threading.Lock()
     _wake = threading.Event()
     _thread = None
+    _watches.clear()  # the parent's pings, on the parent's sockets
 
 
 def wake() -> None:
     """Run a tick now (tests, and pool changes that shorten the interval)."""
+    global _tick_requested
+    _tick_requested = True
     _wake.set()
 
 
@@ -70,19 +157,51 @@ def _interval(pools: dict[str, Any]) -> float:
 
 
 def _run() -> None:
+    global _tick_requested
     from . import registry
 
     me = os.getpid()
+    next_tick = 0.0
     while os.getpid() == me:
+        wake_event = _wake
+        wake_event.clear()  # before looking: a watch added from now on sets it again
+        wait: float | None = None
         try:
-            tick()
+            pools = registry.all_pools()
+            now = time.monotonic()
+            if _tick_requested or any(_ticks_needed(p.options) for p in pools.values()):
+                if _tick_requested or now >= next_tick:
+                    _tick_requested = False
+                    try:
+                        tick()
+                    except Exception:  # never die: log and go on
+                        logger.exception("pool_core housekeeper: tick failed")
+                    now = time.monotonic()
+                    next_tick = now + _interval(pools)
+                wait = next_tick - now
+            for pool in pools.values():
+                if pool.options.query_timeout is not None:
+                    due = pool.enforce_query_timeout(now)
+                    wait = due - now if wait is None else min(wait, due - now)
+            for w in list(_watches.values()):
+                if w.done:
+                    _watches.pop(id(w), None)
+                elif now >= w.deadline:
+                    _fire(w)
+                else:
+                    wait = w.deadline - now if wait is None else min(wait, w.deadline - now)
         except Exception:  # never die: log and go on
-            logger.exception("pool_core housekeeper: tick failed")
-        _wake.wait(_interval(registry.all_pools()))
-        _wake.clear()
+            logger.exception("pool_core housekeeper: deadline check failed")
+            wait = INTERVAL
+        wake_event.wait(None if wait is None else max(wait, 0.001))
 
 
 def needed(options: Any) -> bool:
+    """True if a pool with *options* needs the thread from its creation on."""
+    return options.query_timeout is not None or _ticks_needed(options)
+
+
+def _ticks_needed(options: Any) -> bool:
     return options.leak_detection_threshold is not None or stats_dir() is not None
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.db.utils import OperationalError
 
-__all__ = ["PoolError", "PoolTimeout", "PoolForkError"]
+__all__ = ["PoolError", "PoolTimeout", "PoolForkError", "QueryTimeout"]
 
 
 class PoolError(OperationalError):
@@ -21,5 +21,11 @@ class PoolTimeout(PoolError):
 
 class PoolForkError(PoolError):
     """A connection or JVM inherited from a parent process was about to be used."""
+
+    __module__ = "pool_core"
+
+
+class QueryTimeout(PoolError):
+    """A query got no answer within QUERY_TIMEOUT; its connection was shut down and discarded."""
 
     __module__ = "pool_core"

@@ -19,6 +19,7 @@ from django.utils.asyncio import async_unsafe
 
 from . import registry
 from ._masking import mask_password
+from .deadline import DeadlineCursorDebugWrapper, DeadlineCursorWrapper, run_with_deadline
 from .options import check_connect_timeout, parse_options
 from .pool import UNKNOWN, AliasPool
 
@@ -156,6 +157,8 @@ class PoolingMixin:
     pool_checkout = "request"
     #: CHECKOUT="transaction" is implemented for this backend (native drivers).
     pool_supports_transaction_checkout = False
+    #: The checkout record while QUERY_TIMEOUT applies to this checkout (pool_core.deadline).
+    _pool_held: Any = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -404,6 +407,7 @@ class PoolingMixin:
         self.health_check_done = True
         self._pool_fairy = fairy
         self._pool_current = pool
+        self._pool_held = None if pool.options.query_timeout is None else pool.held(fairy)
         self.connection = dbapi_connection
         self.pool_adopt_connection(dbapi_connection)
         self.autocommit = True
@@ -485,6 +489,7 @@ class PoolingMixin:
             registry._tls.wrapper = None
         self._pool_fairy = fairy
         self._pool_current = pool
+        self._pool_held = None if pool.options.query_timeout is None else pool.held(fairy)
         dbapi_connection = fairy.dbapi_connection
         self.pool_adopt_connection(dbapi_connection)
         return dbapi_connection
@@ -559,6 +564,30 @@ class PoolingMixin:
         super().init_connection_state()  # type: ignore[misc]
         info[_INIT_DONE] = signature
 
+    # -- QUERY_TIMEOUT: only checkouts of a pool that sets it take these paths --
+
+    def make_cursor(self, cursor: Any) -> Any:
+        if self._pool_held is None:
+            return super().make_cursor(cursor)  # type: ignore[misc]
+        return DeadlineCursorWrapper(cursor, self)
+
+    def make_debug_cursor(self, cursor: Any) -> Any:
+        if self._pool_held is None:
+            return super().make_debug_cursor(cursor)  # type: ignore[misc]
+        return DeadlineCursorDebugWrapper(cursor, self)
+
+    def _commit(self) -> None:
+        held = self._pool_held
+        if held is None:
+            return super()._commit()  # type: ignore[misc,no-any-return]
+        return run_with_deadline(self, held, super()._commit)  # type: ignore[misc,no-any-return]
+
+    def _rollback(self) -> None:
+        held = self._pool_held
+        if held is None:
+            return super()._rollback()  # type: ignore[misc,no-any-return]
+        return run_with_deadline(self, held, super()._rollback)  # type: ignore[misc,no-any-return]
+
     def _close(self) -> None:
         fairy = self._pool_fairy
         if fairy is None:
@@ -568,6 +597,7 @@ class PoolingMixin:
         dbapi_connection = self.connection  # type: ignore[has-type]
         self._pool_fairy = None
         self._pool_current = None
+        self._pool_held = None
         # The connection belongs to the pool again: this wrapper must not
         # touch it, even if Django keeps the wrapper inside an atomic block.
         self.connection = None
@@ -605,6 +635,7 @@ class PoolingMixin:
         self._pool_chunked = None
         self._pool_fairy = None
         self._pool_current = None
+        self._pool_held = None
         self.connection = None
         self.in_atomic_block = False
         self.savepoint_ids = []

@@ -42,9 +42,14 @@ class PoolOptions:
     *leak_detection_threshold*: seconds a connection may be held before a
     warning with the checkout stack is logged (None disables).
     *connect_timeout*: seconds a checkout may spend opening a connection
-    (passed to the driver unless OPTIONS sets its own) or pre-pinging one
-    (the socket is shut down when the ping does not answer in time); None
-    leaves both to the driver, which may wait forever on a silent network.
+    (passed to the driver unless OPTIONS sets its own); None leaves it to
+    the driver, which may wait forever on a silent network.
+    *validation_timeout*: seconds a pre-ping may wait for its answer (and
+    never longer than *connect_timeout*); the socket of a ping that does not
+    answer in time is shut down and the connection replaced. None: unbounded.
+    *query_timeout*: seconds a query (execute, commit, rollback) may wait on
+    the server before its socket is shut down: the query fails with an
+    OperationalError and the connection is discarded. None: off.
     """
 
     pool_size: int = 10
@@ -57,7 +62,9 @@ class PoolOptions:
     use_lifo: bool = True
     reset_session: bool = False
     leak_detection_threshold: float | None = None
-    connect_timeout: float | None = None
+    connect_timeout: float | None = 30.0
+    validation_timeout: float | None = 5.0
+    query_timeout: float | None = None
     checkout: str = "request"
 
     @property
@@ -136,7 +143,7 @@ def _validate(where: str, key: str, name: str, value: Any) -> Any:
         return _seconds(where, key, value, allow_off=True, allow_zero=False)
     if name == "pre_ping_idle":
         return _seconds(where, key, value, allow_off=False, allow_zero=True)
-    if name in ("leak_detection_threshold", "connect_timeout"):
+    if name in ("leak_detection_threshold", "connect_timeout", "validation_timeout", "query_timeout"):
         return _seconds(where, key, value, allow_off=True, allow_zero=False)
     if name == "checkout":
         if value in CHECKOUT_MODES:

@@ -20,7 +20,7 @@ from sqlalchemy import event
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.pool import QueuePool
 
-from . import _fork
+from . import _fork, _housekeeper
 from .errors import PoolTimeout
 
 if TYPE_CHECKING:
@@ -46,6 +46,7 @@ _COUNTERS = (
     "pings_failed",
     "leaks_detected",
     "connections_reclaimed",
+    "queries_timed_out",
 )
 
 #: Upper bounds (milliseconds) of the checkout wait histogram; +Inf is implied.
@@ -53,17 +54,38 @@ WAIT_BUCKETS_MS = (1.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500
 
 
 class _Held:
-    """One checkout in progress: when, by which thread, from where."""
+    """One checkout in progress: when, by which thread, from where.
 
-    __slots__ = ("since", "thread", "stack", "reported", "dead_owner_seen", "unreclaimable_reported")
+    With QUERY_TIMEOUT, the owner thread sets *query_since* (monotonic) while
+    a query is in flight and 0.0 otherwise; the housekeeper sets
+    *query_fired* to the *query_since* of a query it shut down (see
+    AliasPool.enforce_query_timeout and pool_core.deadline).
+    """
 
-    def __init__(self, thread: threading.Thread, stack: traceback.StackSummary | None) -> None:
+    __slots__ = (
+        "since",
+        "thread",
+        "stack",
+        "reported",
+        "dead_owner_seen",
+        "unreclaimable_reported",
+        "fd",
+        "query_since",
+        "query_fired",
+    )
+
+    def __init__(
+        self, thread: threading.Thread, stack: traceback.StackSummary | None, fd: int | None = None
+    ) -> None:
         self.since = time.monotonic()
         self.thread = weakref.ref(thread)
         self.stack = stack
         self.reported = False
         self.dead_owner_seen = False
         self.unreclaimable_reported = False
+        self.fd = fd
+        self.query_since = 0.0
+        self.query_fired = 0.0
 
     def owner_alive(self) -> bool:
         thread = self.thread()
@@ -261,6 +283,7 @@ class AliasPool:
         self._connect = connect
         self._connect_failed = False
         self._last_collect = 0.0
+        self._query_timeout_warned = False
         self._pool = QueuePool(
             self._open,
             pool_size=options.pool_size,
@@ -425,7 +448,7 @@ class AliasPool:
             return None
         del info["clean_return"]
         stack = None if o.leak_detection_threshold is None else traceback.extract_stack(limit=32)
-        self._held[id(record)] = _Held(threading.current_thread(), stack)
+        self._held[id(record)] = _Held(threading.current_thread(), stack, info.get("fd"))
         return fairy
 
     def _unpark_to_queue(self, fairy: Any) -> None:
@@ -486,6 +509,25 @@ class AliasPool:
         info["last_used"] = time.monotonic()
         info.pop("suspect", None)
         info.pop("django_init", None)
+        info.pop("query_timed_out", None)
+        if self.options.query_timeout is not None:
+            # Read once, in the thread that opened it: the housekeeper shuts
+            # this socket down when a query runs past QUERY_TIMEOUT.
+            try:
+                fd = self.vendor.pool_fileno(dbapi_connection)
+            except Exception:
+                fd = None
+            if fd is None or fd < 0:
+                fd = None
+                if not self._query_timeout_warned:
+                    self._query_timeout_warned = True
+                    logger.warning(
+                        "pool %r: QUERY_TIMEOUT has no effect on %s: the driver owns its socket; "
+                        "use the driver's own query or socket timeout (see the README, Network failures)",
+                        self.alias,
+                        self.description,
+                    )
+            info["fd"] = fd
         self._bump("connections_created")
         logger.debug("pool %r: opened a connection", self.alias)
 
@@ -513,16 +555,25 @@ class AliasPool:
             info.pop("suspect", None)
         self._bump("checkouts")
         stack = None if o.leak_detection_threshold is None else traceback.extract_stack(limit=32)
-        self._held[id(record)] = _Held(threading.current_thread(), stack)
+        self._held[id(record)] = _Held(threading.current_thread(), stack, info.get("fd"))
+
+    def held(self, fairy: Any) -> _Held | None:
+        """The checkout record of *fairy* if QUERY_TIMEOUT can act on it (the socket is known)."""
+        held = self._held.get(id(fairy._connection_record))
+        return held if held is not None and held.fd is not None else None
 
     def _ping(self, dbapi_connection: Any) -> bool:
-        """The vendor's ping, bounded by CONNECT_TIMEOUT when it is set.
+        """The vendor's ping, bounded by VALIDATION_TIMEOUT (and CONNECT_TIMEOUT) when set.
 
-        A ping that gets no answer in time (a silent network) has its socket
-        shut down, which makes the driver's blocked read return at once; the
-        connection then counts as failed and is replaced.
+        A ping that gets no answer in time (a silent network, a frozen
+        server) has its socket shut down by the housekeeper thread, which
+        makes the driver's blocked read return at once; the connection then
+        counts as failed and is replaced. No timer thread per ping.
         """
-        limit = self.options.connect_timeout
+        o = self.options
+        limit = o.validation_timeout
+        if limit is not None and o.connect_timeout is not None and o.connect_timeout < limit:
+            limit = o.connect_timeout
         try:
             # Read now: some drivers (mysqlclient) refuse calls from another
             # thread while the ping is running.
@@ -531,27 +582,14 @@ class AliasPool:
             fd = None
         if limit is None or fd is None or fd < 0:
             return bool(self.vendor.pool_ping(dbapi_connection))
-        guard = threading.Lock()
-        state = {"done": False, "fired": False}
-
-        def sever() -> None:
-            with guard:
-                if state["done"]:
-                    return
-                state["fired"] = True
-            logger.info("pool %r: pre-ping got no answer within CONNECT_TIMEOUT=%g s", self.alias, limit)
-            _shutdown_socket(fd)
-
-        timer = threading.Timer(limit, sever)
-        timer.daemon = True
-        timer.start()
+        watch = _housekeeper.watch(
+            limit, fd, f"pool {self.alias!r}: a pre-ping (VALIDATION_TIMEOUT={limit:g} s)"
+        )
         try:
             ok = bool(self.vendor.pool_ping(dbapi_connection))
         finally:
-            with guard:
-                state["done"] = True
-            timer.cancel()
-        return ok and not state["fired"]
+            fired = watch.finish()
+        return ok and not fired
 
     def _has_pending_input(self, dbapi_connection: Any) -> bool:
         """True if the server sent something to a connection nobody was using.
@@ -686,6 +724,11 @@ class AliasPool:
         Never raises: a connection that cannot be reset is discarded.
         """
         info = fairy.info
+        if info.pop("query_timed_out", False):
+            # Its socket was shut down mid-query (QUERY_TIMEOUT): never reuse,
+            # and no ping that would replace the pool's other connections.
+            fairy.invalidate()
+            return
         try:
             status = self.vendor.pool_transaction_state(dbapi_connection)
             if status == BROKEN:
@@ -805,6 +848,44 @@ class AliasPool:
             for h in list(self._held.values())
             if now - h.since >= limit
         ]
+
+    def enforce_query_timeout(self, now: float) -> float:
+        """Shut down the sockets of queries running past QUERY_TIMEOUT (housekeeper thread).
+
+        Returns when to look again: the deadline of the oldest query still in
+        flight, or one QUERY_TIMEOUT from *now* (a query started after now
+        cannot be due earlier). The owner thread sees *query_fired* when its
+        driver call returns and raises pool_core.QueryTimeout.
+        """
+        limit = self.options.query_timeout
+        assert limit is not None
+        due = now + limit
+        for held in list(self._held.values()):
+            since = held.query_since
+            if not since or held.query_fired == since or held.fd is None:
+                continue
+            deadline = since + limit
+            if now < deadline:
+                due = min(due, deadline)
+                continue
+
+            def running(held: _Held = held, since: float = since) -> bool:
+                held.query_fired = since  # before reading query_since: the owner clears it, then reads this
+                if held.query_since != since:
+                    return False
+                # Counted and logged before the shutdown wakes the owner up.
+                self._bump("queries_timed_out")
+                logger.warning(
+                    "pool %r: a query of thread %r got no answer within QUERY_TIMEOUT=%g s; "
+                    "its connection is shut down and discarded",
+                    self.alias,
+                    held.owner_name(),
+                    limit,
+                )
+                return True
+
+            _housekeeper.shutdown_if(held.fd, running)
+        return due
 
     def housekeep(self) -> None:
         """Log new leaks, reclaim connections of ended threads (housekeeper thread)."""

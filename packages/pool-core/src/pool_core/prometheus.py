@@ -47,6 +47,7 @@ COUNTERS = (
     ("pings", "Pre-pings sent."),
     ("pings_failed", "Pre-pings that failed."),
     ("leaks_detected", "Checkouts held longer than LEAK_DETECTION_THRESHOLD."),
+    ("queries_timed_out", "Queries cut off after QUERY_TIMEOUT (their connection discarded)."),
 )
 
 
