@@ -28,6 +28,9 @@ BAD = [
     ({"pool_size": 1, "POOL_SIZE": 2}, "POOL_SIZE", "twice"),
     ({"CONNECT_TIMEOUT": 0}, "CONNECT_TIMEOUT", "> 0"),
     ({"CONNECT_TIMEOUT": "5"}, "CONNECT_TIMEOUT", "number of seconds or None"),
+    ({"IDLE_TIMEOUT": -0.5}, "IDLE_TIMEOUT", ">= 0"),
+    ({"IDLE_TIMEOUT": "10m"}, "IDLE_TIMEOUT", "number of seconds or None"),
+    ({"IDLE_TIMEOUT": float("inf")}, "IDLE_TIMEOUT", "finite"),
 ]
 
 
@@ -57,6 +60,15 @@ def test_predecessor_keys_and_lower_case_are_accepted():
 
 def test_defaults():
     assert parse_options("default", None) == PoolOptions()
+
+
+def test_idle_timeout_values():
+    """IDLE_TIMEOUT: seconds (HikariCP's idleTimeout default), None/-1 never, 0 on return."""
+    assert PoolOptions().idle_timeout == 600.0
+    assert parse_options("default", {"IDLE_TIMEOUT": None}).idle_timeout is None
+    assert parse_options("default", {"idle_timeout": -1}).idle_timeout is None
+    assert parse_options("default", {"IDLE_TIMEOUT": 0}).idle_timeout == 0.0
+    assert parse_options("default", {"IDLE_TIMEOUT": 30}).idle_timeout == 30.0
 
 
 def test_setup_changes_defaults_and_validates():

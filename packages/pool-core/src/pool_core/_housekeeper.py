@@ -1,12 +1,15 @@
 """A daemon thread per process, started only when a pool needs it.
 
 It runs when an alias sets LEAK_DETECTION_THRESHOLD or settings.POOL_STATS_DIR
-is set (so a process that forks, e.g. gunicorn --preload, has no extra thread
-otherwise). Each tick it:
+is set, or once a pool holds more than POOL_SIZE connections that IDLE_TIMEOUT
+may close (so a process that forks, e.g. gunicorn --preload, has no extra
+thread otherwise). Each tick it:
 - logs a WARNING with the checkout stack for connections held longer than
   LEAK_DETECTION_THRESHOLD (once per checkout);
 - reclaims connections whose owner thread has ended (see
   AliasPool.reclaim_orphans; checkouts that have to wait do it too);
+- closes connections beyond POOL_SIZE idle longer than IDLE_TIMEOUT
+  (AliasPool.shrink_idle);
 - publishes this process's stats to ``settings.POOL_STATS_DIR``, for
   ``manage.py pool_status`` and the Prometheus collector in other processes.
 
@@ -66,6 +69,9 @@ def _interval(pools: dict[str, Any]) -> float:
         limit = pool.options.leak_detection_threshold
         if limit is not None:
             interval = min(interval, max(limit / 2.0, 0.05))
+        idle = pool.options.idle_timeout
+        if idle:
+            interval = min(interval, max(idle / 2.0, 0.05))
     return interval
 
 

@@ -21,8 +21,8 @@ class PoolOptions:
     """Validated pool settings for one alias.
 
     *pool_size*: connections kept open in the pool (>= 1).
-    *max_overflow*: extra connections allowed under load, closed when
-    returned (>= -1; -1 means unbounded, which defeats the bound).
+    *max_overflow*: extra connections allowed under load (>= -1; -1 means
+    unbounded, which defeats the bound), kept until idle *idle_timeout*.
     *timeout*: seconds a checkout waits for a free connection (> 0).
     *recycle*: seconds after which a connection is replaced at checkout
     (None or -1 disables).
@@ -38,6 +38,9 @@ class PoolOptions:
     (passed to the driver unless OPTIONS sets its own) or pre-pinging one
     (the socket is shut down when the ping does not answer in time); None
     leaves both to the driver, which may wait forever on a silent network.
+    *idle_timeout*: seconds a connection beyond *pool_size* may sit idle
+    before the housekeeper closes it (None or -1: never; 0: closed when
+    returned, SQLAlchemy's overflow behaviour). Bounded pools only.
     """
 
     pool_size: int = 10
@@ -51,6 +54,7 @@ class PoolOptions:
     reset_session: bool = False
     leak_detection_threshold: float | None = None
     connect_timeout: float | None = None
+    idle_timeout: float | None = 600.0
 
     @property
     def max_connections(self) -> int | None:
@@ -117,6 +121,8 @@ def _validate(where: str, key: str, name: str, value: Any) -> Any:
         return _seconds(where, key, value, allow_off=False, allow_zero=False)
     if name == "recycle":
         return _seconds(where, key, value, allow_off=True, allow_zero=False)
+    if name == "idle_timeout":
+        return _seconds(where, key, value, allow_off=True, allow_zero=True)
     if name == "pre_ping_idle":
         return _seconds(where, key, value, allow_off=False, allow_zero=True)
     if name in ("leak_detection_threshold", "connect_timeout"):

@@ -20,7 +20,7 @@ from sqlalchemy import event
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.pool import QueuePool
 
-from . import _fork
+from . import _fork, _housekeeper
 from .errors import PoolTimeout
 
 if TYPE_CHECKING:
@@ -156,6 +156,14 @@ class _FairSlots:
             else:
                 self._free += 1
 
+    def try_acquire(self) -> bool:
+        """Take a free slot if one is free and nobody waits; never waits."""
+        with self._lock:
+            if self._free > 0 and not self._waiters:
+                self._free -= 1
+                return True
+            return False
+
     def park(self, fairy: Any) -> bool:
         """Keep *fairy* and its slot for the next checkout, unless a thread waits."""
         with self._lock:
@@ -211,10 +219,19 @@ class AliasPool:
         self._connect = connect
         self._connect_failed = False
         self._last_collect = 0.0
+        #: Bounded, and IDLE_TIMEOUT is not 0: the QueuePool keeps every
+        #: connection up to the bound (no overflow closed on return), and
+        #: shrink_idle() closes the surplus once it has been idle long enough.
+        self._keeps_overflow = bound is not None and options.idle_timeout != 0
+        #: The housekeeper has surplus connections to close now and then.
+        self._shrinks = self._keeps_overflow and options.idle_timeout is not None and options.max_overflow > 0
+        size, overflow = options.pool_size, options.max_overflow
+        if self._keeps_overflow and bound is not None:
+            size, overflow = bound, 0
         self._pool = QueuePool(
             self._open,
-            pool_size=options.pool_size,
-            max_overflow=options.max_overflow,
+            pool_size=size,
+            max_overflow=overflow,
             timeout=options.timeout,
             recycle=-1 if options.recycle is None else options.recycle,
             use_lifo=options.use_lifo,
@@ -433,6 +450,8 @@ class AliasPool:
         info.pop("django_init", None)
         self._bump("connections_created")
         logger.debug("pool %r: opened a connection", self.alias)
+        if self._shrinks and self._pool.checkedout() + self._pool.checkedin() > self.options.pool_size:
+            _housekeeper.ensure_running()  # to close the surplus once idle (IDLE_TIMEOUT)
 
     def _on_checkout(self, dbapi_connection: Any, record: ConnectionPoolEntry, proxy: Any) -> None:
         info = record.info
@@ -561,7 +580,8 @@ class AliasPool:
 
     def _on_checkin(self, dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
         info = record.info
-        info["last_used"] = time.monotonic()
+        # shrink_idle() sends parked connections back with their idle time.
+        info["last_used"] = info.pop("idle_since", None) or time.monotonic()
         if info.pop("slot", False) and self._slots is not None:
             self._slots.release()
         self._held.pop(id(record), None)
@@ -616,6 +636,65 @@ class AliasPool:
                 record.close()
             finally:
                 self._pool._dec_overflow()  # type: ignore[attr-defined]
+
+    def shrink_idle(self, now: float | None = None) -> int:
+        """Close connections idle longer than IDLE_TIMEOUT, down to POOL_SIZE.
+
+        Oldest idle first; returns how many were closed. Runs on housekeeper
+        ticks; *now* (a time.monotonic() value) is for tests. Never waits: a
+        queued connection is only taken with a free slot in hand, so no
+        checkout can end up waiting for a connection closed under it.
+        """
+        slots = self._slots
+        limit = self.options.idle_timeout
+        if not self._shrinks or self.retired or slots is None or limit is None:
+            return 0
+        now = time.monotonic() if now is None else now
+        cutoff = now - limit
+        # Parked connections idle too long go back to the queue, keeping
+        # their idle time (they are parked oldest first).
+        while True:
+            with slots._lock:
+                try:
+                    fairy = self._parked[0]
+                except IndexError:
+                    break
+                since = fairy.info.get("last_used", now)
+                if since > cutoff:
+                    break
+                try:
+                    self._parked.remove(fairy)
+                except ValueError:  # just handed out
+                    continue
+            fairy.info["idle_since"] = since
+            self._unpark_to_queue(fairy)
+        p = self._pool
+        queue: Any = p._pool  # type: ignore[attr-defined]
+        closed = 0
+        while p.checkedout() + p.checkedin() > self.options.pool_size and slots.try_acquire():
+            try:
+                with queue.mutex:
+                    idle = [r for r in queue.queue if r.info.get("last_used", now) <= cutoff]
+                    record = min(idle, key=lambda r: r.info.get("last_used", now)) if idle else None
+                    if record is not None:
+                        queue.queue.remove(record)
+                if record is None:
+                    break
+                try:
+                    record.close()
+                finally:
+                    p._dec_overflow()  # type: ignore[attr-defined]
+                closed += 1
+            finally:
+                slots.release()
+        if closed:
+            logger.info(
+                "pool %r: closed %d connection(s) idle longer than IDLE_TIMEOUT=%gs",
+                self.alias,
+                closed,
+                limit,
+            )
+        return closed
 
     def give_back(self, fairy: Any, dbapi_connection: Any, errors_occurred: bool) -> None:
         """Return *fairy* after making sure no transaction or breakage leaks.
@@ -758,6 +837,7 @@ class AliasPool:
                         format_stack(held.stack),
                     )
         self.reclaim_orphans()
+        self.shrink_idle()
 
     def reclaim_orphans(self) -> None:
         """Return connections whose owner thread has ended without returning them.

@@ -1,0 +1,122 @@
+"""Pool lifecycle: connections up to the bound are kept until idle for IDLE_TIMEOUT."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from django.db import connections
+
+import pool_core
+from pool_core.registry import get_existing
+
+
+def _wait_until(condition, seconds: float = 15.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.01)
+    return condition()
+
+
+class _Holders:
+    """*n* threads that each check a connection out and return it when told to."""
+
+    def __init__(self, engine, alias: str, n: int) -> None:
+        self.alias = alias
+        self.ids: list[int | None] = [None] * n
+        self.holding = threading.Barrier(n + 1)
+        self.release = [threading.Event() for _ in range(n)]
+        self.errors: list[BaseException] = []
+        self.threads = [threading.Thread(target=self._hold, args=(engine, i)) for i in range(n)]
+        for t in self.threads:
+            t.start()
+        self.holding.wait(30)
+
+    def _hold(self, engine, i: int) -> None:
+        try:
+            self.ids[i] = engine.backend_id(self.alias)
+            self.holding.wait(30)
+            self.release[i].wait(30)
+        except BaseException as e:  # noqa: BLE001
+            self.errors.append(e)
+        finally:
+            connections[self.alias].close()
+
+    def give_back(self, i: int) -> None:
+        self.release[i].set()
+        self.threads[i].join(30)
+        assert not self.threads[i].is_alive()
+
+    def give_back_all(self) -> None:
+        for i in range(len(self.threads)):
+            self.give_back(i)
+        assert self.errors == []
+
+
+def test_connections_beyond_pool_size_are_kept_when_returned(engine):
+    """No overflow churn: the next burst reuses every connection the last one opened."""
+    alias = engine.make_alias({"POOL_SIZE": 1, "MAX_OVERFLOW": 2, "TIMEOUT": 30})
+    first = _Holders(engine, alias, 3)
+    first.give_back_all()
+    s = pool_core.stats(alias)
+    assert (s["connections_open"], s["connections_idle"], s["overflow_in_use"]) == (3, 3, 2)
+    assert set(first.ids) <= engine.server_sessions()
+    second = _Holders(engine, alias, 3)
+    assert pool_core.stats(alias)["connections_checked_out"] == 3
+    second.give_back_all()
+    assert set(second.ids) == set(first.ids)
+    s = pool_core.stats(alias)
+    assert (s["connections_created"], s["connections_closed"]) == (3, 0)
+
+
+def test_surplus_idle_longer_than_idle_timeout_is_closed_oldest_first(engine):
+    """shrink_idle() closes connections idle > IDLE_TIMEOUT, least recently used first, down to POOL_SIZE."""
+    alias = engine.make_alias({"POOL_SIZE": 1, "MAX_OVERFLOW": 2, "IDLE_TIMEOUT": 60})
+    h = _Holders(engine, alias, 3)
+    for i in range(3):  # returned in order: 0 is the least recently used
+        h.give_back(i)
+    assert h.errors == []
+    pool = get_existing(alias)
+    now = time.monotonic()
+    assert pool.shrink_idle(now) == 0  # nobody idle for 60 s yet
+    assert pool_core.stats(alias)["connections_open"] == 3
+    assert pool.shrink_idle(now + 61) == 2
+    s = pool_core.stats(alias)
+    assert (s["connections_open"], s["connections_idle"], s["connections_closed"]) == (1, 1, 2)
+    assert pool.shrink_idle(now + 3600) == 0  # never below POOL_SIZE
+    assert engine.wait_session_gone(h.ids[0]) and engine.wait_session_gone(h.ids[1])
+    assert h.ids[2] in engine.server_sessions()
+    assert engine.backend_id(alias) == h.ids[2]  # the survivor is the most recently used
+    connections[alias].close()
+    assert pool_core.stats(alias)["connections_created"] == 3
+
+
+def test_checked_out_connections_are_never_closed_for_idleness(engine):
+    alias = engine.make_alias({"POOL_SIZE": 1, "MAX_OVERFLOW": 2, "IDLE_TIMEOUT": 60})
+    h = _Holders(engine, alias, 3)
+    try:
+        pool = get_existing(alias)
+        assert pool.shrink_idle(time.monotonic() + 3600) == 0
+        assert set(h.ids) <= engine.server_sessions()
+    finally:
+        h.give_back_all()
+    assert pool_core.stats(alias)["connections_open"] == 3
+
+
+def test_housekeeper_closes_the_idle_surplus(engine):
+    """With a short IDLE_TIMEOUT the housekeeper thread shrinks the pool by itself."""
+    alias = engine.make_alias({"POOL_SIZE": 1, "MAX_OVERFLOW": 1, "IDLE_TIMEOUT": 0.2})
+    h = _Holders(engine, alias, 2)
+    h.give_back_all()
+    assert _wait_until(lambda: pool_core.stats(alias)["connections_open"] == 1)
+    assert pool_core.stats(alias)["connections_closed"] == 1
+    assert _wait_until(lambda: len(set(h.ids) & engine.server_sessions()) == 1)
+
+
+def test_idle_timeout_none_keeps_every_connection(engine):
+    alias = engine.make_alias({"POOL_SIZE": 1, "MAX_OVERFLOW": 1, "IDLE_TIMEOUT": None})
+    _Holders(engine, alias, 2).give_back_all()
+    assert get_existing(alias).shrink_idle(time.monotonic() + 10**6) == 0
+    assert pool_core.stats(alias)["connections_open"] == 2
