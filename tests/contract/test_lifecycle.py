@@ -120,3 +120,48 @@ def test_idle_timeout_none_keeps_every_connection(engine):
     _Holders(engine, alias, 2).give_back_all()
     assert get_existing(alias).shrink_idle(time.monotonic() + 10**6) == 0
     assert pool_core.stats(alias)["connections_open"] == 2
+
+
+def _idle_infos(alias: str) -> list[dict]:
+    pool = get_existing(alias)
+    return [f.info for f in pool._parked] + [r.info for r in pool._pool._pool.queue]
+
+
+def test_recycle_deadlines_are_jittered(engine):
+    """Connections opened together get RECYCLE deadlines spread over its last 5 %."""
+    from pool_core.pool import RECYCLE_JITTER
+
+    recycle = 3600.0
+    alias = engine.make_alias({"POOL_SIZE": 10, "MAX_OVERFLOW": 0, "RECYCLE": recycle})
+    before = time.monotonic()
+    _Holders(engine, alias, 10).give_back_all()
+    after = time.monotonic()
+    deadlines = [info["recycle_at"] for info in _idle_infos(alias)]
+    assert len(deadlines) == 10
+    for d in deadlines:
+        assert before + recycle * (1 - RECYCLE_JITTER) <= d <= after + recycle
+    # Uniform over 180 s: ten deadlines within one second has probability ~1e-20.
+    assert len({int(d) for d in deadlines}) > 1
+
+
+def test_connection_past_its_deadline_is_recycled_not_counted_as_broken(engine):
+    alias = engine.make_alias({"POOL_SIZE": 1, "MAX_OVERFLOW": 0, "RECYCLE": 3600})
+    first = engine.backend_id(alias)
+    connections[alias].close()
+    (info,) = _idle_infos(alias)
+    info["recycle_at"] = time.monotonic() - 1.0  # as if its (jittered) lifetime had run out
+    second = engine.backend_id(alias)
+    connections[alias].close()
+    assert second != first
+    assert engine.wait_session_gone(first)
+    s = pool_core.stats(alias)
+    assert (s["connections_recycled"], s["connections_invalidated"], s["connections_created"]) == (1, 0, 2)
+    assert engine.backend_id(alias) == second  # the new one has a fresh deadline
+    connections[alias].close()
+
+
+def test_recycle_none_sets_no_deadline(engine):
+    alias = engine.make_alias({"POOL_SIZE": 1, "MAX_OVERFLOW": 0, "RECYCLE": None})
+    engine.backend_id(alias)
+    connections[alias].close()
+    assert "recycle_at" not in _idle_infos(alias)[0]

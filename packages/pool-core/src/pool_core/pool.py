@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import logging
 import os
+import random
 import select
 import socket
 import threading
@@ -84,6 +85,11 @@ def format_stack(stack: traceback.StackSummary | None) -> str:
         frames.pop()
     return "".join(traceback.format_list(frames))
 
+
+#: Each connection's lifetime is RECYCLE shortened by a random fraction up to
+#: this (as psycopg_pool does), so connections opened together are not all
+#: replaced in the same second.
+RECYCLE_JITTER = 0.05
 
 #: Seconds between checks for reclaimable connections while a checkout waits.
 _WAIT_SLICE = 1.0
@@ -233,7 +239,7 @@ class AliasPool:
             pool_size=size,
             max_overflow=overflow,
             timeout=options.timeout,
-            recycle=-1 if options.recycle is None else options.recycle,
+            recycle=-1,  # per connection, with jitter: see _on_connect and _on_checkout
             use_lifo=options.use_lifo,
             echo=options.echo,
             logging_name=alias,
@@ -379,7 +385,7 @@ class AliasPool:
             self.retired
             or record is None
             or record.dbapi_connection is None
-            or (o.recycle is not None and time.time() - record.starttime > o.recycle)
+            or now >= info.get("recycle_at", now + 1.0)
             or self._pool._invalidate_time > record.starttime
             or record._soft_invalidate_time > record.starttime
         ):
@@ -448,6 +454,12 @@ class AliasPool:
         info["last_used"] = time.monotonic()
         info.pop("suspect", None)
         info.pop("django_init", None)
+        info.pop("recycle_due", None)
+        recycle = self.options.recycle
+        if recycle is None:
+            info.pop("recycle_at", None)
+        else:
+            info["recycle_at"] = info["last_used"] + recycle * (1.0 - random.uniform(0.0, RECYCLE_JITTER))
         self._bump("connections_created")
         logger.debug("pool %r: opened a connection", self.alias)
         if self._shrinks and self._pool.checkedout() + self._pool.checkedin() > self.options.pool_size:
@@ -456,6 +468,9 @@ class AliasPool:
     def _on_checkout(self, dbapi_connection: Any, record: ConnectionPoolEntry, proxy: Any) -> None:
         info = record.info
         o = self.options
+        if "recycle_at" in info and time.monotonic() >= info["recycle_at"]:
+            info["recycle_due"] = True  # for _on_invalidate: a recycle, not a failure
+            raise sa_exc.DisconnectionError("older than RECYCLE")
         if o.pre_ping and (
             info.get("suspect")
             or time.monotonic() - info.get("last_used", 0.0) >= o.pre_ping_idle
@@ -594,16 +609,16 @@ class AliasPool:
 
     def _on_close(self, dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
         self._bump("connections_closed")
-        recycle = self.options.recycle
-        if (
-            recycle is not None
-            and not self.retired
-            and time.time() - getattr(record, "starttime", time.time()) > recycle
-        ):
-            self._bump("connections_recycled")
-            logger.info("pool %r: recycled a connection older than RECYCLE=%gs", self.alias, recycle)
 
     def _on_invalidate(self, dbapi_connection: Any, record: ConnectionPoolEntry, exception: Any) -> None:
+        if record.info.pop("recycle_due", False):
+            self._bump("connections_recycled")
+            logger.info(
+                "pool %r: recycled a connection older than RECYCLE=%gs (less jitter)",
+                self.alias,
+                self.options.recycle,
+            )
+            return
         if record.info.pop("reset_by_reconnect", False):
             logger.debug("pool %r: closed a connection to reset its session (RESET_SESSION)", self.alias)
             return
