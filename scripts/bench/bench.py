@@ -53,9 +53,11 @@ CONTENDERS: dict[str, tuple[str, str]] = {
     "pg:django-age0": ("postgresql", "Django, CONN_MAX_AGE=0 (connect per request)"),
     "pg:floor": ("postgresql", "Django, CONN_MAX_AGE=None (persistent per thread) = floor"),
     "pg:django-pool": ("postgresql", "Django's native psycopg pool (OPTIONS['pool'])"),
+    "pg:django-pool-20": ("postgresql", "Django's native psycopg pool, min_size=10, max_size=20 (bound 20)"),
     "pg:dbcp": ("postgresql", "django-db-connection-pool (PyPI)"),
     "pg:ours": ("postgresql", "pool_postgresql, POOL_SIZE=threads, MAX_OVERFLOW=0"),
     "pg:ours-20": ("postgresql", "pool_postgresql, POOL_SIZE=10, MAX_OVERFLOW=10 (bound 20)"),
+    "pg:ours-20-close": ("postgresql", "pool_postgresql, 10 + 10, IDLE_TIMEOUT=0 (overflow closed on return)"),
     "pg2:floor": ("postgresql", "psycopg2: Django, CONN_MAX_AGE=None = floor"),
     "pg2:ours": ("postgresql", "psycopg2: pool_postgresql, POOL_SIZE=threads, MAX_OVERFLOW=0"),
     "my:django-age0": ("mysql", "Django, CONN_MAX_AGE=0 (connect per request)"),
@@ -377,18 +379,23 @@ def _django_settings(spec: dict[str, Any], threads_list: list[int]) -> dict[str,
             s["CONN_MAX_AGE"] = None
         elif kind == "django-pool":
             s["OPTIONS"]["pool"] = {"min_size": n, "max_size": n, "timeout": 30}
+        elif kind == "django-pool-20":
+            s["OPTIONS"]["pool"] = {"min_size": FIXED_BOUND[0], "max_size": sum(FIXED_BOUND), "timeout": 30}
         elif kind == "dbcp":
             s["POOL_OPTIONS"] = {"POOL_SIZE": n, "MAX_OVERFLOW": 0, "TIMEOUT": 30}
         elif kind == "ours":
             s["POOL_OPTIONS"] = {"POOL_SIZE": n, "MAX_OVERFLOW": 0, "TIMEOUT": 30}
         elif kind == "ours-20":
             s["POOL_OPTIONS"] = {"POOL_SIZE": FIXED_BOUND[0], "MAX_OVERFLOW": FIXED_BOUND[1], "TIMEOUT": 30}
+        elif kind == "ours-20-close":
+            s["POOL_OPTIONS"] = {"POOL_SIZE": FIXED_BOUND[0], "MAX_OVERFLOW": FIXED_BOUND[1], "TIMEOUT": 30,
+                                 "IDLE_TIMEOUT": 0}
         s["ENGINE"] = engine
         dbs[f"t{n}"] = s
     dbs["default"] = dict(dbs[f"t{threads_list[0]}"])
     probe = json.loads(json.dumps(dbs["t1"]))
     probe.update(HOST="127.0.0.1", PORT=spec["probe_port"])
-    if kind == "django-pool":
+    if kind.startswith("django-pool"):
         probe["OPTIONS"]["pool"] = {"min_size": 1, "max_size": 1, "timeout": 30}
     dbs["probe"] = probe
     return dbs
@@ -453,7 +460,7 @@ def worker_main(spec: dict[str, Any]) -> None:
             import pool_core
 
             pool_core.dispose(alias)
-        elif kind == "django-pool":
+        elif kind.startswith("django-pool"):
             w = connections[alias]
             if alias in type(w)._connection_pools:
                 w.close_pool()
@@ -639,7 +646,7 @@ class Worker:
 
 
 def applicable(name: str, threads: int) -> bool:
-    if name.endswith(":ours-20"):
+    if "-20" in name:
         return threads > sum(FIXED_BOUND)  # identical to "ours" below the bound
     return True
 

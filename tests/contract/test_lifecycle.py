@@ -165,3 +165,107 @@ def test_recycle_none_sets_no_deadline(engine):
     engine.backend_id(alias)
     connections[alias].close()
     assert "recycle_at" not in _idle_infos(alias)[0]
+
+
+def _queued(alias: str) -> int:
+    return get_existing(alias)._slots.waiting()
+
+
+def test_max_waiting_refuses_a_checkout_at_once(engine, caplog):
+    """Past MAX_WAITING queued threads a checkout fails with PoolTimeout instead of queueing."""
+    import logging
+
+    import pytest
+
+    from pool_core import PoolTimeout
+
+    caplog.set_level(logging.WARNING, logger="pool_core")
+    alias = engine.make_alias({"POOL_SIZE": 1, "MAX_OVERFLOW": 0, "TIMEOUT": 60, "MAX_WAITING": 1})
+    holder = _Holders(engine, alias, 1)
+    got: list[int] = []
+
+    def wait_turn() -> None:
+        try:
+            got.append(engine.backend_id(alias))
+        finally:
+            connections[alias].close()
+
+    waiter = threading.Thread(target=wait_turn)
+    waiter.start()
+    try:
+        assert _wait_until(lambda: _queued(alias) == 1)
+        with pytest.raises(PoolTimeout) as info:
+            connections[alias].ensure_connection()
+        assert "MAX_WAITING=1" in str(info.value) and repr(alias) in str(info.value)
+        # Refused, not timed out: the thread queued before it (TIMEOUT=60) still waits.
+        assert _queued(alias) == 1
+    finally:
+        holder.give_back_all()
+        waiter.join(60)
+    assert got == holder.ids
+    s = pool_core.stats(alias)
+    assert (s["checkouts_shed"], s["checkout_timeouts"]) == (1, 0)
+    assert "MAX_WAITING=1" in caplog.text
+
+
+def test_drain_waits_for_checked_out_connections_then_closes_everything(engine):
+    from pool_core import PoolError
+
+    alias = engine.make_alias({"POOL_SIZE": 2, "MAX_OVERFLOW": 1, "TIMEOUT": 60})
+    h = _Holders(engine, alias, 3)  # the pool is full (bound 3)
+    waiter_errors: list[BaseException] = []
+
+    def wait_turn() -> None:  # queued behind the full pool when drain() starts
+        try:
+            connections[alias].ensure_connection()
+        except BaseException as e:  # noqa: BLE001
+            waiter_errors.append(e)
+        finally:
+            connections[alias].close()
+
+    waiter = threading.Thread(target=wait_turn)
+    waiter.start()
+    assert _wait_until(lambda: _queued(alias) == 1)
+    result: list[int] = []
+    drainer = threading.Thread(target=lambda: result.append(pool_core.drain(alias, timeout=60)))
+    drainer.start()
+    try:
+        waiter.join(30)
+        assert not waiter.is_alive() and len(waiter_errors) == 1
+        assert isinstance(waiter_errors[0], PoolError) and "drain()" in str(waiter_errors[0])
+        h.give_back(0)
+        assert engine.wait_session_gone(h.ids[0])  # closed as it came back
+        assert {h.ids[1], h.ids[2]} <= engine.server_sessions()  # checked out: left alone
+        try:
+            connections[alias].ensure_connection()
+        except PoolError as e:
+            assert repr(alias) in str(e)
+        else:
+            raise AssertionError("checkout after drain() succeeded")
+        assert drainer.is_alive()  # still waiting for the other two
+    finally:
+        h.give_back_all()
+        drainer.join(60)
+    assert result == [0]
+    assert engine.wait_session_gone(h.ids[1]) and engine.wait_session_gone(h.ids[2])
+    assert pool_core.stats(alias)["connections_open"] == 0
+    pool_core.dispose(alias)  # a new pool on the next checkout
+    assert engine.backend_id(alias) not in h.ids
+    connections[alias].close()
+
+
+def test_drain_closes_idle_at_once_and_reports_what_is_still_checked_out(engine, caplog):
+    import logging
+
+    caplog.set_level(logging.WARNING, logger="pool_core")
+    alias = engine.make_alias({"POOL_SIZE": 2, "MAX_OVERFLOW": 0})
+    h = _Holders(engine, alias, 2)
+    h.give_back(0)  # idle
+    try:
+        assert pool_core.drain(alias, timeout=0.05) == 1
+        assert engine.wait_session_gone(h.ids[0])
+        assert h.ids[1] in engine.server_sessions()
+        assert "still checked out" in caplog.text and h.threads[1].name in caplog.text
+    finally:
+        h.give_back_all()
+    assert engine.wait_session_gone(h.ids[1])  # closed when returned

@@ -31,6 +31,8 @@ BAD = [
     ({"IDLE_TIMEOUT": -0.5}, "IDLE_TIMEOUT", ">= 0"),
     ({"IDLE_TIMEOUT": "10m"}, "IDLE_TIMEOUT", "number of seconds or None"),
     ({"IDLE_TIMEOUT": float("inf")}, "IDLE_TIMEOUT", "finite"),
+    ({"MAX_WAITING": -1}, "MAX_WAITING", "must be >= 0"),
+    ({"MAX_WAITING": 2.0}, "MAX_WAITING", "must be an integer"),
 ]
 
 

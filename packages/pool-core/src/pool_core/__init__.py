@@ -8,7 +8,7 @@ from .__about__ import __version__
 from .errors import PoolError, PoolForkError, PoolTimeout
 from .mixin import PoolingMixin
 from .options import PoolOptions, get_defaults, parse_options, reset_defaults, setup
-from .registry import close_idle, dispose
+from .registry import close_idle, dispose, drain
 
 __all__ = [
     "PoolError",
@@ -19,6 +19,7 @@ __all__ = [
     "__version__",
     "close_idle",
     "dispose",
+    "drain",
     "get_defaults",
     "parse_options",
     "reset_defaults",

@@ -41,6 +41,8 @@ class PoolOptions:
     *idle_timeout*: seconds a connection beyond *pool_size* may sit idle
     before the housekeeper closes it (None or -1: never; 0: closed when
     returned, SQLAlchemy's overflow behaviour). Bounded pools only.
+    *max_waiting*: most threads that may wait for a connection; a checkout
+    beyond that fails at once with PoolTimeout (0: no limit).
     """
 
     pool_size: int = 10
@@ -55,6 +57,7 @@ class PoolOptions:
     leak_detection_threshold: float | None = None
     connect_timeout: float | None = None
     idle_timeout: float | None = 600.0
+    max_waiting: int = 0
 
     @property
     def max_connections(self) -> int | None:
@@ -117,6 +120,8 @@ def _validate(where: str, key: str, name: str, value: Any) -> Any:
         return _int(where, key, value, 1)
     if name == "max_overflow":
         return _int(where, key, value, -1)
+    if name == "max_waiting":
+        return _int(where, key, value, 0)
     if name == "timeout":
         return _seconds(where, key, value, allow_off=False, allow_zero=False)
     if name == "recycle":

@@ -22,7 +22,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.pool import QueuePool
 
 from . import _fork, _housekeeper
-from .errors import PoolTimeout
+from .errors import PoolError, PoolTimeout
 
 if TYPE_CHECKING:
     from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
@@ -47,6 +47,7 @@ _COUNTERS = (
     "pings_failed",
     "leaks_detected",
     "connections_reclaimed",
+    "checkouts_shed",
 )
 
 #: Upper bounds (milliseconds) of the checkout wait histogram; +Inf is implied.
@@ -91,6 +92,9 @@ def format_stack(stack: traceback.StackSummary | None) -> str:
 #: replaced in the same second.
 RECYCLE_JITTER = 0.05
 
+#: What _FairSlots.acquire() returns past MAX_WAITING, and once the pool drains.
+_SHED, _CLOSED = object(), object()
+
 #: Seconds between checks for reclaimable connections while a checkout waits.
 _WAIT_SLICE = 1.0
 
@@ -109,6 +113,19 @@ def _shutdown_socket(fd: int) -> None:
         sock.close()  # closes the duplicate only
 
 
+class _Waiter:
+    """A checkout waiting for a slot; *fairy* is set when a connection is handed over with it."""
+
+    __slots__ = ("event", "fairy")
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self.fairy: Any = None
+
+    def outcome(self) -> Any:
+        return True if self.fairy is None else self.fairy
+
+
 class _FairSlots:
     """A first-come, first-served counting semaphore.
 
@@ -121,24 +138,33 @@ class _FairSlots:
     def __init__(self, slots: int, idle: list[Any] | None = None) -> None:
         self._free = slots
         self._lock = threading.Lock()
-        self._waiters: deque[threading.Event] = deque()
+        self._waiters: deque[_Waiter] = deque()
         #: AliasPool's parked connections (they keep their slot); see park().
         self._idle: list[Any] = [] if idle is None else idle
+        self._closed = False
 
-    def acquire(self, timeout: float, while_waiting: Callable[[], None] | None = None) -> Any:
+    def acquire(
+        self, timeout: float, while_waiting: Callable[[], None] | None = None, max_waiting: int = 0
+    ) -> Any:
         """True for a free slot, a parked fairy (slot included), or False on timeout.
 
         Waits up to *timeout* seconds in arrival order. *while_waiting* runs
         once before waiting and then about every second of the wait, without
-        losing this waiter's place in the queue.
+        losing this waiter's place in the queue. _SHED instead of waiting
+        when *max_waiting* (if not 0) threads already wait; _CLOSED once
+        close() was called.
         """
         with self._lock:
+            if self._closed:
+                return _CLOSED
             if self._idle:
                 return self._idle.pop()
             if self._free > 0 and not self._waiters:
                 self._free -= 1
                 return True
-            granted = threading.Event()
+            if max_waiting and len(self._waiters) >= max_waiting:
+                return _SHED
+            granted = _Waiter()
             self._waiters.append(granted)
         deadline = time.monotonic() + timeout
         while True:
@@ -147,18 +173,18 @@ class _FairSlots:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 break
-            if granted.wait(min(remaining, _WAIT_SLICE)):
-                return True
+            if granted.event.wait(min(remaining, _WAIT_SLICE)):
+                return granted.outcome()
         with self._lock:
-            if granted.is_set():  # handed over just as the wait timed out
-                return True
+            if granted.event.is_set():  # handed over just as the wait timed out
+                return granted.outcome()
             self._waiters.remove(granted)
             return False
 
     def release(self) -> None:
         with self._lock:
             if self._waiters:
-                self._waiters.popleft().set()
+                self._waiters.popleft().event.set()
             else:
                 self._free += 1
 
@@ -171,15 +197,31 @@ class _FairSlots:
             return False
 
     def park(self, fairy: Any) -> bool:
-        """Keep *fairy* and its slot for the next checkout, unless a thread waits."""
+        """Keep *fairy* and its slot for the next checkout, or hand both to the oldest waiter.
+
+        A waiter gets the connection as is, without a trip through the
+        QueuePool: under contention every checkout stays on the fast path.
+        """
         with self._lock:
             if self._waiters:
-                return False
+                waiter = self._waiters.popleft()
+                waiter.fairy = fairy
+                waiter.event.set()
+                return True
             self._idle.append(fairy)
             return True
 
     def waiting(self) -> int:
         return len(self._waiters)
+
+    def close(self) -> None:
+        """Hand out nothing more: every waiter, and every later acquire(), gets _CLOSED."""
+        with self._lock:
+            self._closed = True
+            while self._waiters:
+                waiter = self._waiters.popleft()
+                waiter.fairy = _CLOSED
+                waiter.event.set()
 
 
 class AliasPool:
@@ -206,6 +248,8 @@ class AliasPool:
         self.description = description  # no password, ever
         self.pid = os.getpid()
         self.retired = False
+        #: Set by drain(): checkouts fail with PoolError.
+        self.draining = False
         self.created_at = time.time()
         self._counters = dict.fromkeys(_COUNTERS, 0)
         self._wait_count = 0
@@ -290,6 +334,8 @@ class AliasPool:
         if fairy is not None:
             self.count_parked_checkout()
             return fairy
+        if self.draining:
+            raise self._drained_error()
         slots = self._slots
         with self._lock:
             self._waiting += 1
@@ -297,9 +343,15 @@ class AliasPool:
             if slots is not None:
                 deadline = start + self.options.timeout
                 while True:
-                    got = slots.acquire(max(0.0, deadline - time.monotonic()), self.reclaim_orphans)
+                    got = slots.acquire(
+                        max(0.0, deadline - time.monotonic()), self.reclaim_orphans, self.options.max_waiting
+                    )
                     if got is True:
                         break
+                    if got is _SHED:
+                        raise self._shed()
+                    if got is _CLOSED:
+                        raise self._drained_error()
                     if not got:
                         raise self._timed_out()
                     # A connection parked meanwhile, slot included.
@@ -338,6 +390,24 @@ class AliasPool:
         message = self._timeout_message()
         logger.warning("pool %r: checkout timed out: %s", self.alias, message)
         return PoolTimeout(message)
+
+    def _shed(self) -> PoolTimeout:
+        self._bump("checkouts_shed")
+        o = self.options
+        message = (
+            f"Connection pool for database alias {self.alias!r} exhausted: "
+            f"{self._pool.checkedout() - len(self._parked)} connections checked out and "
+            f"MAX_WAITING={o.max_waiting} threads already waiting; not queueing another "
+            f"(POOL_SIZE={o.pool_size}, MAX_OVERFLOW={o.max_overflow})."
+        )
+        logger.warning("pool %r: checkout refused: %s", self.alias, message)
+        return PoolTimeout(message)
+
+    def _drained_error(self) -> PoolError:
+        return PoolError(
+            f"Connection pool for database alias {self.alias!r} is closed (pool_core.drain()); "
+            "pool_core.dispose() makes the next checkout open a new pool."
+        )
 
     def checkout_parked(self) -> Any:
         """The last parked connection if it can be handed out as is, else None. Never waits.
@@ -637,6 +707,33 @@ class AliasPool:
         self.retired = True
         self._drain_parked()
         self._pool.dispose()
+
+    def begin_drain(self) -> None:
+        """Hand out nothing more; close idle connections now, checked-out ones on return."""
+        self.draining = True
+        if self._slots is not None:
+            self._slots.close()
+        self.retire()
+
+    def wait_drained(self, deadline: float) -> int:
+        """Wait until every checked-out connection is back, or *deadline* (monotonic) passes.
+
+        Returns how many are still checked out; those are logged and closed
+        when they come back.
+        """
+        while self._held and time.monotonic() < deadline:
+            self.reclaim_orphans()
+            time.sleep(0.01)
+        held = list(self._held.values())
+        if held:
+            logger.warning(
+                "pool %r: drain() timed out with %d connection(s) still checked out (threads %s); "
+                "they will be closed when returned",
+                self.alias,
+                len(held),
+                ", ".join(repr(h.owner_name()) for h in held),
+            )
+        return len(held)
 
     def close_idle(self) -> None:
         """Close every idle connection now; the bound and the pool stay intact."""

@@ -42,6 +42,7 @@ COUNTERS = (
     ("connections_reclaimed", "Connections garbage-collected without being returned, reclaimed."),
     ("checkouts", "Successful checkouts."),
     ("checkout_timeouts", "Checkouts that timed out waiting (PoolTimeout)."),
+    ("checkouts_shed", "Checkouts refused at once because MAX_WAITING threads were waiting (PoolTimeout)."),
     ("rollbacks_on_return", "Returns that needed a rollback."),
     ("session_resets", "Session resets on return (RESET_SESSION)."),
     ("pings", "Pre-pings sent."),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -114,6 +115,23 @@ def dispose(alias: str | None = None) -> None:
                     pool.retire()
                 else:
                     pool.forget_after_fork()
+
+
+def drain(alias: str | None = None, timeout: float = 30.0) -> int:
+    """Close the pools (all aliases, or one) for a graceful shutdown.
+
+    Checkouts fail at once with PoolError from now on (threads waiting for a
+    connection too); idle connections close now; then this waits up to
+    *timeout* seconds for checked-out connections to come back, closing each
+    as it does. Returns how many were still checked out at the deadline
+    (0: all closed); those close when they are returned. The pools stay in
+    place, closed: dispose() removes them so the next checkout opens new ones.
+    """
+    pools = [p for name, p in all_pools().items() if alias is None or alias == name]
+    for pool in pools:
+        pool.begin_drain()
+    deadline = time.monotonic() + timeout
+    return sum(pool.wait_drained(deadline) for pool in pools)
 
 
 def _after_fork_in_child() -> None:
