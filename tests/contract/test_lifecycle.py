@@ -269,3 +269,51 @@ def test_drain_closes_idle_at_once_and_reports_what_is_still_checked_out(engine,
     finally:
         h.give_back_all()
     assert engine.wait_session_gone(h.ids[1])  # closed when returned
+
+
+def test_warm_opens_min_idle_connections_and_idle_timeout_keeps_them(engine):
+    alias = engine.make_alias({"POOL_SIZE": 2, "MAX_OVERFLOW": 2, "MIN_IDLE": 3, "IDLE_TIMEOUT": 60})
+    assert pool_core.stats(alias) is None
+    assert pool_core.warm(alias) == 3
+    s = pool_core.stats(alias)
+    assert (s["connections_open"], s["connections_idle"], s["connections_checked_out"]) == (3, 3, 0)
+    assert connections[alias].connection is None
+    assert pool_core.warm(alias) == 0  # already warm
+    assert get_existing(alias).shrink_idle(time.monotonic() + 3600) == 0  # MIN_IDLE > POOL_SIZE
+    h = _Holders(engine, alias, 3)
+    h.give_back_all()
+    s = pool_core.stats(alias)
+    assert (s["connections_created"], s["checkouts"]) == (3, 4)  # warm's own checkout + 3
+
+
+def _refused_port() -> int:
+    import socket
+
+    with socket.socket() as sock:  # bound, never listening: connections are refused
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_init_fail_timeout_makes_warm_fail_when_the_server_is_unreachable(engine):
+    import pytest
+    from django.db.utils import OperationalError
+
+    if "PORT" not in engine.settings():
+        pytest.skip("no HOST/PORT to point elsewhere")
+    alias = engine.make_alias({"MIN_IDLE": 1, "INIT_FAIL_TIMEOUT": 0.2}, HOST="127.0.0.1", PORT=_refused_port())
+    with pytest.raises(OperationalError) as info:
+        pool_core.warm(alias)
+    assert repr(alias) in str(info.value)
+
+
+def test_warm_without_init_fail_timeout_only_warns(engine, caplog):
+    import logging
+
+    import pytest
+
+    if "PORT" not in engine.settings():
+        pytest.skip("no HOST/PORT to point elsewhere")
+    caplog.set_level(logging.WARNING, logger="pool_core")
+    alias = engine.make_alias({"MIN_IDLE": 1}, HOST="127.0.0.1", PORT=_refused_port())
+    assert pool_core.warm(alias) == 0
+    assert "connect on demand" in caplog.text and repr(alias) in caplog.text

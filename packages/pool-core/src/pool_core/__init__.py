@@ -8,7 +8,7 @@ from .__about__ import __version__
 from .errors import PoolError, PoolForkError, PoolTimeout
 from .mixin import PoolingMixin
 from .options import PoolOptions, get_defaults, parse_options, reset_defaults, setup
-from .registry import close_idle, dispose, drain
+from .registry import close_idle, dispose, drain, warm
 
 __all__ = [
     "PoolError",
@@ -25,6 +25,7 @@ __all__ = [
     "reset_defaults",
     "setup",
     "stats",
+    "warm",
 ]
 
 

@@ -43,6 +43,11 @@ class PoolOptions:
     returned, SQLAlchemy's overflow behaviour). Bounded pools only.
     *max_waiting*: most threads that may wait for a connection; a checkout
     beyond that fails at once with PoolTimeout (0: no limit).
+    *min_idle*: connections pool_core.warm() opens, and IDLE_TIMEOUT never
+    closes below (with *pool_size*); at most the bound.
+    *init_fail_timeout*: seconds pool_core.warm() keeps trying to connect
+    before it raises OperationalError (None: it logs a warning instead and
+    the pool connects on demand).
     """
 
     pool_size: int = 10
@@ -58,6 +63,8 @@ class PoolOptions:
     connect_timeout: float | None = None
     idle_timeout: float | None = 600.0
     max_waiting: int = 0
+    min_idle: int = 0
+    init_fail_timeout: float | None = None
 
     @property
     def max_connections(self) -> int | None:
@@ -120,8 +127,10 @@ def _validate(where: str, key: str, name: str, value: Any) -> Any:
         return _int(where, key, value, 1)
     if name == "max_overflow":
         return _int(where, key, value, -1)
-    if name == "max_waiting":
+    if name in ("max_waiting", "min_idle"):
         return _int(where, key, value, 0)
+    if name == "init_fail_timeout":
+        return _seconds(where, key, value, allow_off=True, allow_zero=True)
     if name == "timeout":
         return _seconds(where, key, value, allow_off=False, allow_zero=False)
     if name == "recycle":
@@ -155,7 +164,14 @@ def _apply(base: PoolOptions, raw: Mapping[Any, Any], where: str) -> PoolOptions
             )
         seen[name] = key
         changes[name] = _validate(where, str(key), name, value)
-    return replace(base, **changes)
+    options = replace(base, **changes)
+    bound = options.max_connections
+    if bound is not None and options.min_idle > bound:
+        key = seen.get("min_idle", "MIN_IDLE")
+        raise _fail(
+            where, str(key), f"must be <= POOL_SIZE + MAX_OVERFLOW ({bound}), got {options.min_idle!r}."
+        )
+    return options
 
 
 def parse_options(alias: str, raw: Mapping[Any, Any] | None) -> PoolOptions:

@@ -708,6 +708,28 @@ class AliasPool:
         self._drain_parked()
         self._pool.dispose()
 
+    def fill(self) -> int:
+        """Open idle connections until the pool holds MIN_IDLE; returns how many it opened.
+
+        Connects in the calling thread; a connect error propagates (the
+        driver's). Never exceeds the bound, and stops if the pool is closed.
+        """
+        p = self._pool
+        target = min(self.options.min_idle, p.size()) if self._keeps_overflow else self.options.min_idle
+        queue: Any = p._pool  # type: ignore[attr-defined]
+        opened = 0
+        while not self.retired and p.checkedout() + p.checkedin() < target:
+            if not p._inc_overflow():  # type: ignore[attr-defined]
+                break
+            try:
+                record = p._create_connection()  # type: ignore[attr-defined]
+            except BaseException:
+                p._dec_overflow()  # type: ignore[attr-defined]
+                raise
+            queue.put(record, False)
+            opened += 1
+        return opened
+
     def begin_drain(self) -> None:
         """Hand out nothing more; close idle connections now, checked-out ones on return."""
         self.draining = True
@@ -750,7 +772,7 @@ class AliasPool:
                 self._pool._dec_overflow()  # type: ignore[attr-defined]
 
     def shrink_idle(self, now: float | None = None) -> int:
-        """Close connections idle longer than IDLE_TIMEOUT, down to POOL_SIZE.
+        """Close connections idle longer than IDLE_TIMEOUT, down to POOL_SIZE (or MIN_IDLE).
 
         Oldest idle first; returns how many were closed. Runs on housekeeper
         ticks; *now* (a time.monotonic() value) is for tests. Never waits: a
@@ -783,7 +805,8 @@ class AliasPool:
         p = self._pool
         queue: Any = p._pool  # type: ignore[attr-defined]
         closed = 0
-        while p.checkedout() + p.checkedin() > self.options.pool_size and slots.try_acquire():
+        keep = max(self.options.pool_size, self.options.min_idle)
+        while p.checkedout() + p.checkedin() > keep and slots.try_acquire():
             try:
                 with queue.mutex:
                     idle = [r for r in queue.queue if r.info.get("last_used", now) <= cutoff]
