@@ -317,3 +317,42 @@ def test_warm_without_init_fail_timeout_only_warns(engine, caplog):
     alias = engine.make_alias({"MIN_IDLE": 1}, HOST="127.0.0.1", PORT=_refused_port())
     assert pool_core.warm(alias) == 0
     assert "connect on demand" in caplog.text and repr(alias) in caplog.text
+
+
+def test_keepalive_pings_idle_connections_and_drops_dead_ones(engine):
+    """KEEPALIVE_TIME: idle connections are pinged; one the server killed is closed, not handed out."""
+    alias = engine.make_alias({"POOL_SIZE": 2, "MAX_OVERFLOW": 0, "KEEPALIVE_TIME": 30, "PRE_PING_IDLE": 3600})
+    h = _Holders(engine, alias, 2)
+    h.give_back_all()
+    pool = get_existing(alias)
+    now = time.monotonic()
+    assert pool.keepalive(now) == 0  # nobody idle for 30 s yet
+    assert pool.keepalive(now + 31) == 2
+    s = pool_core.stats(alias)
+    assert (s["pings"], s["pings_failed"], s["connections_open"]) == (2, 0, 2)
+    assert pool.keepalive(now + 32) == 0  # pinged a second ago
+    dead, alive = h.ids
+    assert engine.kill(dead) is not False
+    assert engine.wait_session_gone(dead)
+    assert pool.keepalive(now + 62) == 2
+    s = pool_core.stats(alias)
+    assert (s["pings"], s["pings_failed"], s["connections_open"], s["connections_idle"]) == (4, 1, 1, 1)
+    assert engine.backend_id(alias) == alive  # no ping needed (PRE_PING_IDLE), no dead one handed out
+    connections[alias].close()
+    assert pool.shrink_idle(now + 10**6) == 0  # POOL_SIZE floor
+
+
+def test_housekeeper_sends_keepalives(engine):
+    alias = engine.make_alias({"POOL_SIZE": 1, "MAX_OVERFLOW": 0, "KEEPALIVE_TIME": 0.1})
+    backend = engine.backend_id(alias)
+    connections[alias].close()
+    assert _wait_until(lambda: pool_core.stats(alias)["pings"] >= 2)
+    assert backend in engine.server_sessions()
+    assert pool_core.stats(alias)["pings_failed"] == 0
+
+
+def test_keepalive_off_by_default(engine):
+    alias = engine.make_alias({"POOL_SIZE": 1, "MAX_OVERFLOW": 0})
+    engine.backend_id(alias)
+    connections[alias].close()
+    assert get_existing(alias).keepalive(time.monotonic() + 10**6) == 0

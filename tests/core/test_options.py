@@ -34,6 +34,8 @@ BAD = [
     ({"MAX_WAITING": -1}, "MAX_WAITING", "must be >= 0"),
     ({"MAX_WAITING": 2.0}, "MAX_WAITING", "must be an integer"),
     ({"MIN_IDLE": -1}, "MIN_IDLE", "must be >= 0"),
+    ({"KEEPALIVE_TIME": 0}, "KEEPALIVE_TIME", "> 0"),
+    ({"KEEPALIVE_TIME": "1m"}, "KEEPALIVE_TIME", "number of seconds or None"),
     ({"POOL_SIZE": 2, "MAX_OVERFLOW": 1, "MIN_IDLE": 4}, "MIN_IDLE", "<= POOL_SIZE + MAX_OVERFLOW (3)"),
     ({"INIT_FAIL_TIMEOUT": -2}, "INIT_FAIL_TIMEOUT", ">= 0"),
     ({"INIT_FAIL_TIMEOUT": "5s"}, "INIT_FAIL_TIMEOUT", "number of seconds or None"),

@@ -1,6 +1,6 @@
 """A daemon thread per process, started only when a pool needs it.
 
-It runs when an alias sets LEAK_DETECTION_THRESHOLD or settings.POOL_STATS_DIR
+It runs when an alias sets LEAK_DETECTION_THRESHOLD or KEEPALIVE_TIME, or settings.POOL_STATS_DIR
 is set, or once a pool holds more than POOL_SIZE connections that IDLE_TIMEOUT
 may close (so a process that forks, e.g. gunicorn --preload, has no extra
 thread otherwise). Each tick it:
@@ -10,6 +10,7 @@ thread otherwise). Each tick it:
   AliasPool.reclaim_orphans; checkouts that have to wait do it too);
 - closes connections beyond POOL_SIZE idle longer than IDLE_TIMEOUT
   (AliasPool.shrink_idle);
+- pings connections idle for KEEPALIVE_TIME (AliasPool.keepalive);
 - publishes this process's stats to ``settings.POOL_STATS_DIR``, for
   ``manage.py pool_status`` and the Prometheus collector in other processes.
 
@@ -69,9 +70,9 @@ def _interval(pools: dict[str, Any]) -> float:
         limit = pool.options.leak_detection_threshold
         if limit is not None:
             interval = min(interval, max(limit / 2.0, 0.05))
-        idle = pool.options.idle_timeout
-        if idle:
-            interval = min(interval, max(idle / 2.0, 0.05))
+        for every in (pool.options.idle_timeout, pool.options.keepalive_time):
+            if every:
+                interval = min(interval, max(every / 2.0, 0.05))
     return interval
 
 
@@ -89,7 +90,11 @@ def _run() -> None:
 
 
 def needed(options: Any) -> bool:
-    return options.leak_detection_threshold is not None or stats_dir() is not None
+    return (
+        options.leak_detection_threshold is not None
+        or options.keepalive_time is not None
+        or stats_dir() is not None
+    )
 
 
 def tick() -> None:

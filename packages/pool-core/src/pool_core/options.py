@@ -48,6 +48,9 @@ class PoolOptions:
     *init_fail_timeout*: seconds pool_core.warm() keeps trying to connect
     before it raises OperationalError (None: it logs a warning instead and
     the pool connects on demand).
+    *keepalive_time*: the housekeeper pings connections idle this many
+    seconds, so firewalls and server idle timeouts leave them alone (None:
+    off).
     """
 
     pool_size: int = 10
@@ -65,6 +68,7 @@ class PoolOptions:
     max_waiting: int = 0
     min_idle: int = 0
     init_fail_timeout: float | None = None
+    keepalive_time: float | None = None
 
     @property
     def max_connections(self) -> int | None:
@@ -139,7 +143,7 @@ def _validate(where: str, key: str, name: str, value: Any) -> Any:
         return _seconds(where, key, value, allow_off=True, allow_zero=True)
     if name == "pre_ping_idle":
         return _seconds(where, key, value, allow_off=False, allow_zero=True)
-    if name in ("leak_detection_threshold", "connect_timeout"):
+    if name in ("leak_detection_threshold", "connect_timeout", "keepalive_time"):
         return _seconds(where, key, value, allow_off=True, allow_zero=False)
     if name == "echo":
         if value == "debug" or isinstance(value, bool):

@@ -708,6 +708,85 @@ class AliasPool:
         self._drain_parked()
         self._pool.dispose()
 
+    def _queue_parked_idle_since(self, cutoff: float, now: float) -> None:
+        """Send parked connections last used at *cutoff* or before back to the queue.
+
+        They keep their idle time; parked connections are in return order, oldest first.
+        """
+        slots = self._slots
+        if slots is None:
+            return
+        while True:
+            with slots._lock:
+                try:
+                    fairy = self._parked[0]
+                except IndexError:
+                    return
+                since = fairy.info.get("last_used", now)
+                if since > cutoff:
+                    return
+                try:
+                    self._parked.remove(fairy)
+                except ValueError:  # just handed out
+                    continue
+            fairy.info["idle_since"] = since
+            self._unpark_to_queue(fairy)
+
+    def keepalive(self, now: float | None = None) -> int:
+        """Ping connections idle for KEEPALIVE_TIME since their last use or ping.
+
+        Runs on housekeeper ticks; *now* (time.monotonic()) is for tests. A
+        connection is taken out of the queue, with a free slot in hand, for its
+        ping, and put back; one that fails is closed. The idle time
+        IDLE_TIMEOUT looks at is left alone. Returns the number pinged.
+        """
+        every = self.options.keepalive_time
+        slots = self._slots
+        if every is None or self.retired or slots is None:
+            return 0
+        now = time.monotonic() if now is None else now
+        cutoff = now - every
+
+        def due(record: Any) -> bool:
+            info = record.info
+            return (
+                record.dbapi_connection is not None
+                and max(info.get("last_used", now), info.get("last_ping", 0.0)) <= cutoff
+            )
+
+        self._queue_parked_idle_since(cutoff, now)
+        p = self._pool
+        queue: Any = p._pool  # type: ignore[attr-defined]
+        pinged = 0
+        seen: set[int] = set()
+        while slots.try_acquire():
+            try:
+                with queue.mutex:
+                    record = next((r for r in queue.queue if id(r) not in seen and due(r)), None)
+                    if record is not None:
+                        queue.queue.remove(record)
+                if record is None:
+                    break
+                seen.add(id(record))
+                pinged += 1
+                self._bump("pings")
+                try:
+                    ok = self._ping(record.dbapi_connection)
+                except Exception:
+                    ok = False
+                if ok:
+                    record.info["last_ping"] = now
+                    queue.put(record, False)
+                    continue
+                self._bump("pings_failed")
+                try:
+                    record.invalidate()
+                finally:
+                    p._dec_overflow()  # type: ignore[attr-defined]
+            finally:
+                slots.release()
+        return pinged
+
     def fill(self) -> int:
         """Open idle connections until the pool holds MIN_IDLE; returns how many it opened.
 
@@ -785,23 +864,7 @@ class AliasPool:
             return 0
         now = time.monotonic() if now is None else now
         cutoff = now - limit
-        # Parked connections idle too long go back to the queue, keeping
-        # their idle time (they are parked oldest first).
-        while True:
-            with slots._lock:
-                try:
-                    fairy = self._parked[0]
-                except IndexError:
-                    break
-                since = fairy.info.get("last_used", now)
-                if since > cutoff:
-                    break
-                try:
-                    self._parked.remove(fairy)
-                except ValueError:  # just handed out
-                    continue
-            fairy.info["idle_since"] = since
-            self._unpark_to_queue(fairy)
+        self._queue_parked_idle_since(cutoff, now)
         p = self._pool
         queue: Any = p._pool  # type: ignore[attr-defined]
         closed = 0
@@ -973,6 +1036,7 @@ class AliasPool:
                     )
         self.reclaim_orphans()
         self.shrink_idle()
+        self.keepalive()
 
     def reclaim_orphans(self) -> None:
         """Return connections whose owner thread has ended without returning them.

@@ -45,8 +45,8 @@ COUNTERS = (
     ("checkouts_shed", "Checkouts refused at once because MAX_WAITING threads were waiting (PoolTimeout)."),
     ("rollbacks_on_return", "Returns that needed a rollback."),
     ("session_resets", "Session resets on return (RESET_SESSION)."),
-    ("pings", "Pre-pings sent."),
-    ("pings_failed", "Pre-pings that failed."),
+    ("pings", "Pings sent (pre-ping and KEEPALIVE_TIME)."),
+    ("pings_failed", "Pings that failed."),
     ("leaks_detected", "Checkouts held longer than LEAK_DETECTION_THRESHOLD."),
 )
 
