@@ -31,6 +31,10 @@ class Server:
     #: Throwaway servers only: stop fast (open sessions are terminated) and
     #: start again on the same port and data; returns once it accepts connections.
     restart: Callable[[], None] | None = None
+    #: Throwaway servers only: stop fast and keep the data (halt), start
+    #: again on the same port (resume, returns once it accepts connections).
+    halt: Callable[[], None] | None = None
+    resume: Callable[[], None] | None = None
 
     def __repr__(self) -> str:  # never show the password
         return f"<Server {self.vendor} {self.user}@{self.host}:{self.port} ({self.origin})>"
@@ -98,8 +102,15 @@ def start_private_postgres(extra_conf: str = "") -> Server:
         subprocess.run(ctl + ["-m", "fast", "restart"], check=True, capture_output=True)
         _wait_port("127.0.0.1", port)
 
+    def halt() -> None:
+        subprocess.run(ctl + ["-m", "fast", "stop"], check=True, capture_output=True)
+
+    def resume() -> None:
+        subprocess.run(ctl + ["start"], check=True, capture_output=True)
+        _wait_port("127.0.0.1", port)
+
     server = Server("postgresql", "127.0.0.1", port, "postgres", origin="throwaway", stop=[stop],
-                    restart=restart)
+                    restart=restart, halt=halt, resume=resume)
     atexit.register(stop)
     return server
 
@@ -132,13 +143,17 @@ def start_private_mariadb() -> Server:
         shutdown()
         shutil.rmtree(base, ignore_errors=True)
 
-    def restart() -> None:
-        shutdown()
+    def resume() -> None:
         procs.append(subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         _wait_port("127.0.0.1", port)
 
+    def restart() -> None:
+        shutdown()
+        resume()
+
     atexit.register(stop)
-    return Server("mysql", "127.0.0.1", port, "root", origin="throwaway", stop=[stop], restart=restart)
+    return Server("mysql", "127.0.0.1", port, "root", origin="throwaway", stop=[stop], restart=restart,
+                  halt=shutdown, resume=resume)
 
 
 def postgres() -> Server:

@@ -56,6 +56,7 @@ CONTENDERS: dict[str, tuple[str, str]] = {
     "pg:django-age0": ("postgresql", "Django, CONN_MAX_AGE=0 (connect per request)"),
     "pg:floor": ("postgresql", "Django, CONN_MAX_AGE=None (persistent per thread) = floor"),
     "pg:django-pool": ("postgresql", "Django's native psycopg pool (OPTIONS['pool'])"),
+    "pg:django-pool-20": ("postgresql", "Django's native psycopg pool, min_size=10, max_size=20 (bound 20)"),
     "pg:dbcp": ("postgresql", "django-db-connection-pool (PyPI)"),
     "pg:ours": ("postgresql", "pool_postgresql, POOL_SIZE=threads, MAX_OVERFLOW=0"),
     "pg:ours-20": ("postgresql", "pool_postgresql, POOL_SIZE=10, MAX_OVERFLOW=10 (bound 20)"),
@@ -63,6 +64,7 @@ CONTENDERS: dict[str, tuple[str, str]] = {
     "pg:tx-8": ("postgresql", "pool_postgresql, CHECKOUT='transaction', POOL_SIZE=8, MAX_OVERFLOW=0"),
     "pg:ours-8": ("postgresql", "pool_postgresql, CHECKOUT='request', POOL_SIZE=8, MAX_OVERFLOW=0"),
     "pg:django-pool-8": ("postgresql", "Django's native psycopg pool, min_size=max_size=8"),
+    "pg:ours-20-close": ("postgresql", "pool_postgresql, 10 + 10, IDLE_TIMEOUT=0 (overflow closed on return)"),
     "pg2:floor": ("postgresql", "psycopg2: Django, CONN_MAX_AGE=None = floor"),
     "pg2:ours": ("postgresql", "psycopg2: pool_postgresql, POOL_SIZE=threads, MAX_OVERFLOW=0"),
     "pg2:ours-tx": ("postgresql", "psycopg2: pool_postgresql, CHECKOUT='transaction', POOL_SIZE=threads"),
@@ -391,6 +393,8 @@ def _django_settings(spec: dict[str, Any], threads_list: list[int]) -> dict[str,
             s["OPTIONS"]["pool"] = {"min_size": n, "max_size": n, "timeout": 30}
         elif kind == "django-pool-8":
             s["OPTIONS"]["pool"] = {"min_size": TX_BOUND, "max_size": TX_BOUND, "timeout": 30}
+        elif kind == "django-pool-20":
+            s["OPTIONS"]["pool"] = {"min_size": FIXED_BOUND[0], "max_size": sum(FIXED_BOUND), "timeout": 30}
         elif kind == "dbcp":
             s["POOL_OPTIONS"] = {"POOL_SIZE": n, "MAX_OVERFLOW": 0, "TIMEOUT": 30}
         elif kind == "ours":
@@ -402,6 +406,9 @@ def _django_settings(spec: dict[str, Any], threads_list: list[int]) -> dict[str,
                                  "CHECKOUT": "transaction" if kind == "tx-8" else "request"}
         elif kind == "ours-20":
             s["POOL_OPTIONS"] = {"POOL_SIZE": FIXED_BOUND[0], "MAX_OVERFLOW": FIXED_BOUND[1], "TIMEOUT": 30}
+        elif kind == "ours-20-close":
+            s["POOL_OPTIONS"] = {"POOL_SIZE": FIXED_BOUND[0], "MAX_OVERFLOW": FIXED_BOUND[1], "TIMEOUT": 30,
+                                 "IDLE_TIMEOUT": 0}
         s["ENGINE"] = engine
         dbs[f"t{n}"] = s
     dbs["default"] = dict(dbs[f"t{threads_list[0]}"])
@@ -670,7 +677,7 @@ class Worker:
 
 
 def applicable(name: str, threads: int) -> bool:
-    if name.endswith(":ours-20"):
+    if "-20" in name:
         return threads > sum(FIXED_BOUND)  # identical to "ours" below the bound
     return True
 

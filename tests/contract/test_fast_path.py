@@ -66,7 +66,8 @@ def test_connection_that_saw_an_error_is_pinged_before_reuse(engine):
 
 
 def test_overflow_connection_is_closed_on_return(engine):
-    alias = engine.make_alias({"POOL_SIZE": 1, "MAX_OVERFLOW": 1, "TIMEOUT": 30})
+    """With IDLE_TIMEOUT=0 an overflow connection closes when it is returned."""
+    alias = engine.make_alias({"POOL_SIZE": 1, "MAX_OVERFLOW": 1, "TIMEOUT": 30, "IDLE_TIMEOUT": 0})
     holding = threading.Barrier(2)
     release = threading.Event()
     ids: list[int] = []
@@ -128,8 +129,8 @@ def test_returned_connection_goes_to_a_waiter_not_to_the_shelf(engine):
 
 
 def test_overflow_connections_close_on_return_even_with_parked_ones(engine):
-    """Parked connections never keep overflow ones open: idle connections stay <= POOL_SIZE."""
-    alias = engine.make_alias({"POOL_SIZE": 2, "MAX_OVERFLOW": 1, "TIMEOUT": 30})
+    """IDLE_TIMEOUT=0: parked connections never keep overflow ones open (idle <= POOL_SIZE)."""
+    alias = engine.make_alias({"POOL_SIZE": 2, "MAX_OVERFLOW": 1, "TIMEOUT": 30, "IDLE_TIMEOUT": 0})
     engine.backend_id(alias)
     connections[alias].close()  # parked, POOL_SIZE not exceeded
     holding = threading.Barrier(4)

@@ -38,6 +38,17 @@ BAD = [
     ({"QUERY_TIMEOUT": 0}, "QUERY_TIMEOUT", "> 0"),
     ({"QUERY_TIMEOUT": -2}, "QUERY_TIMEOUT", "> 0"),
     ({"QUERY_TIMEOUT": float("inf")}, "QUERY_TIMEOUT", "finite"),
+    ({"IDLE_TIMEOUT": -0.5}, "IDLE_TIMEOUT", ">= 0"),
+    ({"IDLE_TIMEOUT": "10m"}, "IDLE_TIMEOUT", "number of seconds or None"),
+    ({"IDLE_TIMEOUT": float("inf")}, "IDLE_TIMEOUT", "finite"),
+    ({"MAX_WAITING": -1}, "MAX_WAITING", "must be >= 0"),
+    ({"MAX_WAITING": 2.0}, "MAX_WAITING", "must be an integer"),
+    ({"MIN_IDLE": -1}, "MIN_IDLE", "must be >= 0"),
+    ({"KEEPALIVE_TIME": 0}, "KEEPALIVE_TIME", "> 0"),
+    ({"KEEPALIVE_TIME": "1m"}, "KEEPALIVE_TIME", "number of seconds or None"),
+    ({"POOL_SIZE": 2, "MAX_OVERFLOW": 1, "MIN_IDLE": 4}, "MIN_IDLE", "<= POOL_SIZE + MAX_OVERFLOW (3)"),
+    ({"INIT_FAIL_TIMEOUT": -2}, "INIT_FAIL_TIMEOUT", ">= 0"),
+    ({"INIT_FAIL_TIMEOUT": "5s"}, "INIT_FAIL_TIMEOUT", "number of seconds or None"),
 ]
 
 
@@ -67,6 +78,15 @@ def test_predecessor_keys_and_lower_case_are_accepted():
 
 def test_defaults():
     assert parse_options("default", None) == PoolOptions()
+
+
+def test_idle_timeout_values():
+    """IDLE_TIMEOUT: seconds (HikariCP's idleTimeout default), None/-1 never, 0 on return."""
+    assert PoolOptions().idle_timeout == 600.0
+    assert parse_options("default", {"IDLE_TIMEOUT": None}).idle_timeout is None
+    assert parse_options("default", {"idle_timeout": -1}).idle_timeout is None
+    assert parse_options("default", {"IDLE_TIMEOUT": 0}).idle_timeout == 0.0
+    assert parse_options("default", {"IDLE_TIMEOUT": 30}).idle_timeout == 30.0
 
 
 def test_setup_changes_defaults_and_validates():

@@ -112,15 +112,23 @@ def test_256_threads_on_10_plus_10(eng):
     slots = registry.get_existing(alias)._slots
     ticket: dict[int, int] = {}
     served: list[int] = []
-    real_release = slots.release
+    real_release, real_park = slots.release, slots.park
+    # Reentrant, so that noting the first waiter and granting it are one step.
+    slots._lock = threading.RLock()
 
     def release_and_note() -> None:
         with slots._lock:
             if slots._waiters:
                 served.append(ticket[id(slots._waiters[0])])
-        real_release()
+            real_release()
 
-    slots.release = release_and_note
+    def park_and_note(fairy) -> bool:  # a returned connection handed straight to a waiter
+        with slots._lock:
+            if slots._waiters:
+                served.append(ticket[id(slots._waiters[0])])
+            return real_park(fairy)
+
+    slots.release, slots.park = release_and_note, park_and_note
     waiters = []
     try:
         for k in range(THREADS - bound):
@@ -135,7 +143,7 @@ def test_256_threads_on_10_plus_10(eng):
         for t in holders + waiters:
             t.join(300)
     finally:
-        slots.release = real_release
+        slots.release, slots.park = real_release, real_park
     assert not any(t.is_alive() for t in holders + waiters), "deadlock while draining the queue"
     assert waiter_errors == []
     assert sorted(granted) == list(range(THREADS - bound))

@@ -9,7 +9,7 @@ from ._lease import pinned
 from .errors import PoolError, PoolForkError, PoolTimeout, QueryTimeout
 from .mixin import PoolingMixin
 from .options import PoolOptions, get_defaults, parse_options, reset_defaults, setup
-from .registry import close_idle, dispose
+from .registry import close_idle, dispose, drain, warm
 
 __all__ = [
     "PoolError",
@@ -21,12 +21,14 @@ __all__ = [
     "__version__",
     "close_idle",
     "dispose",
+    "drain",
     "get_defaults",
     "parse_options",
     "pinned",
     "reset_defaults",
     "setup",
     "stats",
+    "warm",
 ]
 
 

@@ -1,12 +1,16 @@
 """A daemon thread per process, started only when a pool needs it.
 
-It ticks when an alias sets LEAK_DETECTION_THRESHOLD or settings.POOL_STATS_DIR
-is set (so a process that forks, e.g. gunicorn --preload, has no extra thread
-otherwise). Each tick it:
+It runs when an alias sets LEAK_DETECTION_THRESHOLD or KEEPALIVE_TIME, or settings.POOL_STATS_DIR
+is set, or once a pool holds more than POOL_SIZE connections that IDLE_TIMEOUT
+may close (so a process that forks, e.g. gunicorn --preload, has no extra
+thread otherwise). Each tick it:
 - logs a WARNING with the checkout stack for connections held longer than
   LEAK_DETECTION_THRESHOLD (once per checkout);
 - reclaims connections whose owner thread has ended (see
   AliasPool.reclaim_orphans; checkouts that have to wait do it too);
+- closes connections beyond POOL_SIZE idle longer than IDLE_TIMEOUT
+  (AliasPool.shrink_idle);
+- pings connections idle for KEEPALIVE_TIME (AliasPool.keepalive);
 - publishes this process's stats to ``settings.POOL_STATS_DIR``, for
   ``manage.py pool_status`` and the Prometheus collector in other processes.
 
@@ -153,6 +157,9 @@ def _interval(pools: dict[str, Any]) -> float:
         limit = pool.options.leak_detection_threshold
         if limit is not None:
             interval = min(interval, max(limit / 2.0, 0.05))
+        for every in (pool.options.idle_timeout, pool.options.keepalive_time):
+            if every:
+                interval = min(interval, max(every / 2.0, 0.05))
     return interval
 
 
@@ -169,7 +176,7 @@ def _run() -> None:
         try:
             pools = registry.all_pools()
             now = time.monotonic()
-            if _tick_requested or any(_ticks_needed(p.options) for p in pools.values()):
+            if _tick_requested or any(_ticks_needed(p.options) or p._shrinks for p in pools.values()):
                 if _tick_requested or now >= next_tick:
                     _tick_requested = False
                     try:
@@ -202,7 +209,11 @@ def needed(options: Any) -> bool:
 
 
 def _ticks_needed(options: Any) -> bool:
-    return options.leak_detection_threshold is not None or stats_dir() is not None
+    return (
+        options.leak_detection_threshold is not None
+        or options.keepalive_time is not None
+        or stats_dir() is not None
+    )
 
 
 def tick() -> None:

@@ -28,8 +28,8 @@ class PoolOptions:
     """Validated pool settings for one alias.
 
     *pool_size*: connections kept open in the pool (>= 1).
-    *max_overflow*: extra connections allowed under load, closed when
-    returned (>= -1; -1 means unbounded, which defeats the bound).
+    *max_overflow*: extra connections allowed under load (>= -1; -1 means
+    unbounded, which defeats the bound), kept until idle *idle_timeout*.
     *timeout*: seconds a checkout waits for a free connection (> 0).
     *recycle*: seconds after which a connection is replaced at checkout
     (None or -1 disables).
@@ -50,6 +50,19 @@ class PoolOptions:
     *query_timeout*: seconds a query (execute, commit, rollback) may wait on
     the server before its socket is shut down: the query fails with an
     OperationalError and the connection is discarded. None: off.
+    *idle_timeout*: seconds a connection beyond *pool_size* may sit idle
+    before the housekeeper closes it (None or -1: never; 0: closed when
+    returned, SQLAlchemy's overflow behaviour). Bounded pools only.
+    *max_waiting*: most threads that may wait for a connection; a checkout
+    beyond that fails at once with PoolTimeout (0: no limit).
+    *min_idle*: connections pool_core.warm() opens, and IDLE_TIMEOUT never
+    closes below (with *pool_size*); at most the bound.
+    *init_fail_timeout*: seconds pool_core.warm() keeps trying to connect
+    before it raises OperationalError (None: it logs a warning instead and
+    the pool connects on demand).
+    *keepalive_time*: the housekeeper pings connections idle this many
+    seconds, so firewalls and server idle timeouts leave them alone (None:
+    off).
     """
 
     pool_size: int = 10
@@ -66,6 +79,11 @@ class PoolOptions:
     validation_timeout: float | None = 5.0
     query_timeout: float | None = None
     checkout: str = "request"
+    idle_timeout: float | None = 600.0
+    max_waiting: int = 0
+    min_idle: int = 0
+    init_fail_timeout: float | None = None
+    keepalive_time: float | None = None
 
     @property
     def max_connections(self) -> int | None:
@@ -137,13 +155,25 @@ def _validate(where: str, key: str, name: str, value: Any) -> Any:
         return _int(where, key, value, 1)
     if name == "max_overflow":
         return _int(where, key, value, -1)
+    if name in ("max_waiting", "min_idle"):
+        return _int(where, key, value, 0)
+    if name == "init_fail_timeout":
+        return _seconds(where, key, value, allow_off=True, allow_zero=True)
     if name == "timeout":
         return _seconds(where, key, value, allow_off=False, allow_zero=False)
     if name == "recycle":
         return _seconds(where, key, value, allow_off=True, allow_zero=False)
+    if name == "idle_timeout":
+        return _seconds(where, key, value, allow_off=True, allow_zero=True)
     if name == "pre_ping_idle":
         return _seconds(where, key, value, allow_off=False, allow_zero=True)
-    if name in ("leak_detection_threshold", "connect_timeout", "validation_timeout", "query_timeout"):
+    if name in (
+        "leak_detection_threshold",
+        "connect_timeout",
+        "validation_timeout",
+        "query_timeout",
+        "keepalive_time",
+    ):
         return _seconds(where, key, value, allow_off=True, allow_zero=False)
     if name == "checkout":
         if value in CHECKOUT_MODES:
@@ -172,7 +202,14 @@ def _apply(base: PoolOptions, raw: Mapping[Any, Any], where: str) -> PoolOptions
             )
         seen[name] = key
         changes[name] = _validate(where, str(key), name, value)
-    return replace(base, **changes)
+    options = replace(base, **changes)
+    bound = options.max_connections
+    if bound is not None and options.min_idle > bound:
+        key = seen.get("min_idle", "MIN_IDLE")
+        raise _fail(
+            where, str(key), f"must be <= POOL_SIZE + MAX_OVERFLOW ({bound}), got {options.min_idle!r}."
+        )
+    return options
 
 
 def parse_options(alias: str, raw: Mapping[Any, Any] | None) -> PoolOptions:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import logging
 import os
+import random
 import select
 import socket
 import threading
@@ -21,7 +22,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.pool import QueuePool
 
 from . import _fork, _housekeeper
-from .errors import PoolTimeout
+from .errors import PoolError, PoolTimeout
 
 if TYPE_CHECKING:
     from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
@@ -47,6 +48,7 @@ _COUNTERS = (
     "leaks_detected",
     "connections_reclaimed",
     "queries_timed_out",
+    "checkouts_shed",
 )
 
 #: Upper bounds (milliseconds) of the checkout wait histogram; +Inf is implied.
@@ -107,6 +109,14 @@ def format_stack(stack: traceback.StackSummary | None) -> str:
     return "".join(traceback.format_list(frames))
 
 
+#: Each connection's lifetime is RECYCLE shortened by a random fraction up to
+#: this (as psycopg_pool does), so connections opened together are not all
+#: replaced in the same second.
+RECYCLE_JITTER = 0.05
+
+#: What _FairSlots.acquire() returns past MAX_WAITING, and once the pool drains.
+_SHED, _CLOSED = object(), object()
+
 #: Seconds between checks for reclaimable connections while a checkout waits.
 _WAIT_SLICE = 1.0
 
@@ -125,6 +135,19 @@ def _shutdown_socket(fd: int) -> None:
         sock.close()  # closes the duplicate only
 
 
+class _Waiter:
+    """A checkout waiting for a slot; *fairy* is set when a connection is handed over with it."""
+
+    __slots__ = ("event", "fairy")
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self.fairy: Any = None
+
+    def outcome(self) -> Any:
+        return True if self.fairy is None else self.fairy
+
+
 class _FairSlots:
     """A first-come, first-served counting semaphore.
 
@@ -138,24 +161,33 @@ class _FairSlots:
         self._slots = slots
         self._free = slots
         self._lock = threading.Lock()
-        self._waiters: deque[threading.Event] = deque()
+        self._waiters: deque[_Waiter] = deque()
         #: AliasPool's parked connections (they keep their slot); see park().
         self._idle: list[Any] = [] if idle is None else idle
+        self._closed = False
 
-    def acquire(self, timeout: float, while_waiting: Callable[[], None] | None = None) -> Any:
+    def acquire(
+        self, timeout: float, while_waiting: Callable[[], None] | None = None, max_waiting: int = 0
+    ) -> Any:
         """True for a free slot, a parked fairy (slot included), or False on timeout.
 
         Waits up to *timeout* seconds in arrival order. *while_waiting* runs
         once before waiting and then about every second of the wait, without
-        losing this waiter's place in the queue.
+        losing this waiter's place in the queue. _SHED instead of waiting
+        when *max_waiting* (if not 0) threads already wait; _CLOSED once
+        close() was called.
         """
         with self._lock:
+            if self._closed:
+                return _CLOSED
             if self._idle:
                 return self._idle.pop()
             if self._free > 0 and not self._waiters:
                 self._free -= 1
                 return True
-            granted = threading.Event()
+            if max_waiting and len(self._waiters) >= max_waiting:
+                return _SHED
+            granted = _Waiter()
             self._waiters.append(granted)
         deadline = time.monotonic() + timeout
         while True:
@@ -164,18 +196,18 @@ class _FairSlots:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 break
-            if granted.wait(min(remaining, _WAIT_SLICE)):
-                return True
+            if granted.event.wait(min(remaining, _WAIT_SLICE)):
+                return granted.outcome()
         with self._lock:
-            if granted.is_set():  # handed over just as the wait timed out
-                return True
+            if granted.event.is_set():  # handed over just as the wait timed out
+                return granted.outcome()
             self._waiters.remove(granted)
             return False
 
     def release(self) -> None:
         with self._lock:
             if self._free >= 0 and self._waiters:
-                self._waiters.popleft().set()
+                self._waiters.popleft().event.set()
             else:
                 self._free += 1  # below zero after a shrink: the slot is gone
 
@@ -186,18 +218,42 @@ class _FairSlots:
             self._slots = slots
             while self._free > 0 and self._waiters:
                 self._free -= 1
-                self._waiters.popleft().set()
+                self._waiters.popleft().event.set()
+
+    def try_acquire(self) -> bool:
+        """Take a free slot if one is free and nobody waits; never waits."""
+        with self._lock:
+            if self._free > 0 and not self._waiters:
+                self._free -= 1
+                return True
+            return False
 
     def park(self, fairy: Any) -> bool:
-        """Keep *fairy* and its slot for the next checkout, unless a thread waits."""
+        """Keep *fairy* and its slot for the next checkout, or hand both to the oldest waiter.
+
+        A waiter gets the connection as is, without a trip through the
+        QueuePool: under contention every checkout stays on the fast path.
+        """
         with self._lock:
             if self._waiters:
-                return False
+                waiter = self._waiters.popleft()
+                waiter.fairy = fairy
+                waiter.event.set()
+                return True
             self._idle.append(fairy)
             return True
 
     def waiting(self) -> int:
         return len(self._waiters)
+
+    def close(self) -> None:
+        """Hand out nothing more: every waiter, and every later acquire(), gets _CLOSED."""
+        with self._lock:
+            self._closed = True
+            while self._waiters:
+                waiter = self._waiters.popleft()
+                waiter.fairy = _CLOSED
+                waiter.event.set()
 
 
 class AliasState:
@@ -265,6 +321,8 @@ class AliasPool:
         self.retired = False
         #: Connections still checked out of this pool since it was retired.
         self._retired_out = 0
+        #: Set by drain(): checkouts fail with PoolError.
+        self.draining = False
         self.created_at = time.time()
         bound = options.max_connections
         if state is None or state.pid != self.pid or not state.adopt(bound):
@@ -284,12 +342,21 @@ class AliasPool:
         self._connect_failed = False
         self._last_collect = 0.0
         self._query_timeout_warned = False
+        #: Bounded, and IDLE_TIMEOUT is not 0: the QueuePool keeps every
+        #: connection up to the bound (no overflow closed on return), and
+        #: shrink_idle() closes the surplus once it has been idle long enough.
+        self._keeps_overflow = bound is not None and options.idle_timeout != 0
+        #: The housekeeper has surplus connections to close now and then.
+        self._shrinks = self._keeps_overflow and options.idle_timeout is not None and options.max_overflow > 0
+        size, overflow = options.pool_size, options.max_overflow
+        if self._keeps_overflow and bound is not None:
+            size, overflow = bound, 0
         self._pool = QueuePool(
             self._open,
-            pool_size=options.pool_size,
-            max_overflow=options.max_overflow,
+            pool_size=size,
+            max_overflow=overflow,
             timeout=options.timeout,
-            recycle=-1 if options.recycle is None else options.recycle,
+            recycle=-1,  # per connection, with jitter: see _on_connect and _on_checkout
             use_lifo=options.use_lifo,
             echo=options.echo,
             logging_name=alias,
@@ -340,6 +407,8 @@ class AliasPool:
         if fairy is not None:
             self.count_parked_checkout()
             return fairy
+        if self.draining:
+            raise self._drained_error()
         slots = self._slots
         state = self.state
         with self._lock:
@@ -348,9 +417,15 @@ class AliasPool:
             if slots is not None:
                 deadline = start + self.options.timeout
                 while True:
-                    got = slots.acquire(max(0.0, deadline - time.monotonic()), self.reclaim_orphans)
+                    got = slots.acquire(
+                        max(0.0, deadline - time.monotonic()), self.reclaim_orphans, self.options.max_waiting
+                    )
                     if got is True:
                         break
+                    if got is _SHED:
+                        raise self._shed()
+                    if got is _CLOSED:
+                        raise self._drained_error()
                     if not got:
                         raise self._timed_out()
                     # A connection parked meanwhile, slot included.
@@ -389,6 +464,24 @@ class AliasPool:
         message = self._timeout_message()
         logger.warning("pool %r: checkout timed out: %s", self.alias, message)
         return PoolTimeout(message)
+
+    def _shed(self) -> PoolTimeout:
+        self._bump("checkouts_shed")
+        o = self.options
+        message = (
+            f"Connection pool for database alias {self.alias!r} exhausted: "
+            f"{self._pool.checkedout() - len(self._parked)} connections checked out and "
+            f"MAX_WAITING={o.max_waiting} threads already waiting; not queueing another "
+            f"(POOL_SIZE={o.pool_size}, MAX_OVERFLOW={o.max_overflow})."
+        )
+        logger.warning("pool %r: checkout refused: %s", self.alias, message)
+        return PoolTimeout(message)
+
+    def _drained_error(self) -> PoolError:
+        return PoolError(
+            f"Connection pool for database alias {self.alias!r} is closed (pool_core.drain()); "
+            "pool_core.dispose() makes the next checkout open a new pool."
+        )
 
     def checkout_parked(self) -> Any:
         """The last parked connection if it can be handed out as is, else None. Never waits.
@@ -440,7 +533,7 @@ class AliasPool:
             self.retired
             or record is None
             or record.dbapi_connection is None
-            or (o.recycle is not None and time.time() - record.starttime > o.recycle)
+            or now >= info.get("recycle_at", now + 1.0)
             or self._pool._invalidate_time > record.starttime
             or record._soft_invalidate_time > record.starttime
         ):
@@ -528,12 +621,23 @@ class AliasPool:
                         self.description,
                     )
             info["fd"] = fd
+        info.pop("recycle_due", None)
+        recycle = self.options.recycle
+        if recycle is None:
+            info.pop("recycle_at", None)
+        else:
+            info["recycle_at"] = info["last_used"] + recycle * (1.0 - random.uniform(0.0, RECYCLE_JITTER))
         self._bump("connections_created")
         logger.debug("pool %r: opened a connection", self.alias)
+        if self._shrinks and self._pool.checkedout() + self._pool.checkedin() > self.options.pool_size:
+            _housekeeper.ensure_running()  # to close the surplus once idle (IDLE_TIMEOUT)
 
     def _on_checkout(self, dbapi_connection: Any, record: ConnectionPoolEntry, proxy: Any) -> None:
         info = record.info
         o = self.options
+        if "recycle_at" in info and time.monotonic() >= info["recycle_at"]:
+            info["recycle_due"] = True  # for _on_invalidate: a recycle, not a failure
+            raise sa_exc.DisconnectionError("older than RECYCLE")
         if o.pre_ping and (
             info.get("suspect")
             or time.monotonic() - info.get("last_used", 0.0) >= o.pre_ping_idle
@@ -654,7 +758,8 @@ class AliasPool:
 
     def _on_checkin(self, dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
         info = record.info
-        info["last_used"] = time.monotonic()
+        # shrink_idle() sends parked connections back with their idle time.
+        info["last_used"] = info.pop("idle_since", None) or time.monotonic()
         if info.pop("slot", False) and self._slots is not None:
             self._slots.release()
         self._held.pop(id(record), None)
@@ -670,16 +775,16 @@ class AliasPool:
 
     def _on_close(self, dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
         self._bump("connections_closed")
-        recycle = self.options.recycle
-        if (
-            recycle is not None
-            and not self.retired
-            and time.time() - getattr(record, "starttime", time.time()) > recycle
-        ):
-            self._bump("connections_recycled")
-            logger.info("pool %r: recycled a connection older than RECYCLE=%gs", self.alias, recycle)
 
     def _on_invalidate(self, dbapi_connection: Any, record: ConnectionPoolEntry, exception: Any) -> None:
+        if record.info.pop("recycle_due", False):
+            self._bump("connections_recycled")
+            logger.info(
+                "pool %r: recycled a connection older than RECYCLE=%gs (less jitter)",
+                self.alias,
+                self.options.recycle,
+            )
+            return
         if record.info.pop("reset_by_reconnect", False):
             logger.debug("pool %r: closed a connection to reset its session (RESET_SESSION)", self.alias)
             return
@@ -704,6 +809,134 @@ class AliasPool:
                 self.state.retired.append(self)
         self._pool.dispose()
 
+    def _queue_parked_idle_since(self, cutoff: float, now: float) -> None:
+        """Send parked connections last used at *cutoff* or before back to the queue.
+
+        They keep their idle time; parked connections are in return order, oldest first.
+        """
+        slots = self._slots
+        if slots is None:
+            return
+        while True:
+            with slots._lock:
+                try:
+                    fairy = self._parked[0]
+                except IndexError:
+                    return
+                since = fairy.info.get("last_used", now)
+                if since > cutoff:
+                    return
+                try:
+                    self._parked.remove(fairy)
+                except ValueError:  # just handed out
+                    continue
+            fairy.info["idle_since"] = since
+            self._unpark_to_queue(fairy)
+
+    def keepalive(self, now: float | None = None) -> int:
+        """Ping connections idle for KEEPALIVE_TIME since their last use or ping.
+
+        Runs on housekeeper ticks; *now* (time.monotonic()) is for tests. A
+        connection is taken out of the queue, with a free slot in hand, for its
+        ping, and put back; one that fails is closed. The idle time
+        IDLE_TIMEOUT looks at is left alone. Returns the number pinged.
+        """
+        every = self.options.keepalive_time
+        slots = self._slots
+        if every is None or self.retired or slots is None:
+            return 0
+        now = time.monotonic() if now is None else now
+        cutoff = now - every
+
+        def due(record: Any) -> bool:
+            info = record.info
+            return (
+                record.dbapi_connection is not None
+                and max(info.get("last_used", now), info.get("last_ping", 0.0)) <= cutoff
+            )
+
+        self._queue_parked_idle_since(cutoff, now)
+        p = self._pool
+        queue: Any = p._pool  # type: ignore[attr-defined]
+        pinged = 0
+        seen: set[int] = set()
+        while slots.try_acquire():
+            try:
+                with queue.mutex:
+                    record = next((r for r in queue.queue if id(r) not in seen and due(r)), None)
+                    if record is not None:
+                        queue.queue.remove(record)
+                if record is None:
+                    break
+                seen.add(id(record))
+                pinged += 1
+                self._bump("pings")
+                try:
+                    ok = self._ping(record.dbapi_connection)
+                except Exception:
+                    ok = False
+                if ok:
+                    record.info["last_ping"] = now
+                    queue.put(record, False)
+                    continue
+                self._bump("pings_failed")
+                try:
+                    record.invalidate()
+                finally:
+                    p._dec_overflow()  # type: ignore[attr-defined]
+            finally:
+                slots.release()
+        return pinged
+
+    def fill(self) -> int:
+        """Open idle connections until the pool holds MIN_IDLE; returns how many it opened.
+
+        Connects in the calling thread; a connect error propagates (the
+        driver's). Never exceeds the bound, and stops if the pool is closed.
+        """
+        p = self._pool
+        target = min(self.options.min_idle, p.size()) if self._keeps_overflow else self.options.min_idle
+        queue: Any = p._pool  # type: ignore[attr-defined]
+        opened = 0
+        while not self.retired and p.checkedout() + p.checkedin() < target:
+            if not p._inc_overflow():  # type: ignore[attr-defined]
+                break
+            try:
+                record = p._create_connection()  # type: ignore[attr-defined]
+            except BaseException:
+                p._dec_overflow()  # type: ignore[attr-defined]
+                raise
+            queue.put(record, False)
+            opened += 1
+        return opened
+
+    def begin_drain(self) -> None:
+        """Hand out nothing more; close idle connections now, checked-out ones on return."""
+        self.draining = True
+        if self._slots is not None:
+            self._slots.close()
+        self.retire()
+
+    def wait_drained(self, deadline: float) -> int:
+        """Wait until every checked-out connection is back, or *deadline* (monotonic) passes.
+
+        Returns how many are still checked out; those are logged and closed
+        when they come back.
+        """
+        while self._held and time.monotonic() < deadline:
+            self.reclaim_orphans()
+            time.sleep(0.01)
+        held = list(self._held.values())
+        if held:
+            logger.warning(
+                "pool %r: drain() timed out with %d connection(s) still checked out (threads %s); "
+                "they will be closed when returned",
+                self.alias,
+                len(held),
+                ", ".join(repr(h.owner_name()) for h in held),
+            )
+        return len(held)
+
     def close_idle(self) -> None:
         """Close every idle connection now; the bound and the pool stay intact."""
         self._drain_parked()
@@ -717,6 +950,50 @@ class AliasPool:
                 record.close()
             finally:
                 self._pool._dec_overflow()  # type: ignore[attr-defined]
+
+    def shrink_idle(self, now: float | None = None) -> int:
+        """Close connections idle longer than IDLE_TIMEOUT, down to POOL_SIZE (or MIN_IDLE).
+
+        Oldest idle first; returns how many were closed. Runs on housekeeper
+        ticks; *now* (a time.monotonic() value) is for tests. Never waits: a
+        queued connection is only taken with a free slot in hand, so no
+        checkout can end up waiting for a connection closed under it.
+        """
+        slots = self._slots
+        limit = self.options.idle_timeout
+        if not self._shrinks or self.retired or slots is None or limit is None:
+            return 0
+        now = time.monotonic() if now is None else now
+        cutoff = now - limit
+        self._queue_parked_idle_since(cutoff, now)
+        p = self._pool
+        queue: Any = p._pool  # type: ignore[attr-defined]
+        closed = 0
+        keep = max(self.options.pool_size, self.options.min_idle)
+        while p.checkedout() + p.checkedin() > keep and slots.try_acquire():
+            try:
+                with queue.mutex:
+                    idle = [r for r in queue.queue if r.info.get("last_used", now) <= cutoff]
+                    record = min(idle, key=lambda r: r.info.get("last_used", now)) if idle else None
+                    if record is not None:
+                        queue.queue.remove(record)
+                if record is None:
+                    break
+                try:
+                    record.close()
+                finally:
+                    p._dec_overflow()  # type: ignore[attr-defined]
+                closed += 1
+            finally:
+                slots.release()
+        if closed:
+            logger.info(
+                "pool %r: closed %d connection(s) idle longer than IDLE_TIMEOUT=%gs",
+                self.alias,
+                closed,
+                limit,
+            )
+        return closed
 
     def give_back(self, fairy: Any, dbapi_connection: Any, errors_occurred: bool) -> None:
         """Return *fairy* after making sure no transaction or breakage leaks.
@@ -906,6 +1183,8 @@ class AliasPool:
                         format_stack(held.stack),
                     )
         self.reclaim_orphans()
+        self.shrink_idle()
+        self.keepalive()
 
     def reclaim_orphans(self) -> None:
         """Return connections whose owner thread has ended without returning them.

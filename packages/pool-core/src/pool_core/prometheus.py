@@ -42,10 +42,11 @@ COUNTERS = (
     ("connections_reclaimed", "Connections garbage-collected without being returned, reclaimed."),
     ("checkouts", "Successful checkouts."),
     ("checkout_timeouts", "Checkouts that timed out waiting (PoolTimeout)."),
+    ("checkouts_shed", "Checkouts refused at once because MAX_WAITING threads were waiting (PoolTimeout)."),
     ("rollbacks_on_return", "Returns that needed a rollback."),
     ("session_resets", "Session resets on return (RESET_SESSION)."),
-    ("pings", "Pre-pings sent."),
-    ("pings_failed", "Pre-pings that failed."),
+    ("pings", "Pings sent (pre-ping and KEEPALIVE_TIME)."),
+    ("pings_failed", "Pings that failed."),
     ("leaks_detected", "Checkouts held longer than LEAK_DETECTION_THRESHOLD."),
     ("queries_timed_out", "Queries cut off after QUERY_TIMEOUT (their connection discarded)."),
 )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -117,6 +118,88 @@ def dispose(alias: str | None = None) -> None:
                     pool.retire()
                 else:
                     pool.forget_after_fork()
+
+
+def warm(alias: str | None = None) -> int:
+    """Open MIN_IDLE connections for the pooled aliases (all, or one) now.
+
+    For start-up in the process that will use them: ``AppConfig.ready()`` of
+    a process that does not fork, gunicorn ``post_fork``, Celery
+    ``worker_process_init``; never in a parent that forks afterwards (its
+    connections would be of no use to the children). An alias whose database
+    cannot be reached raises OperationalError after INIT_FAIL_TIMEOUT seconds
+    of retrying, or, with INIT_FAIL_TIMEOUT=None, is logged at WARNING and
+    left to connect on demand. Returns the number of connections opened.
+    """
+    from django.db import connections
+    from django.db.utils import OperationalError
+
+    from .mixin import PoolingMixin
+
+    names = [alias] if alias is not None else list(connections)
+    opened = 0
+    for name in names:
+        wrapper = connections[name]
+        if not isinstance(wrapper, PoolingMixin):
+            if alias is not None:
+                raise ValueError(f"pool_core.warm(): DATABASES[{name!r}] does not use a pooled ENGINE.")
+            continue
+        options = parse_options(name, wrapper.settings_dict.get("POOL_OPTIONS"))  # type: ignore[attr-defined]
+        limit = options.init_fail_timeout
+        deadline = time.monotonic() + (limit or 0.0)
+        delay = 0.05
+        while True:
+            try:
+                opened += _warm_one(wrapper)
+                break
+            except OperationalError as e:
+                if limit is None:
+                    logger.warning(
+                        "pool %r: warm() could not connect; the pool will connect on demand: %s", name, e
+                    )
+                    break
+                if time.monotonic() + delay > deadline:
+                    raise
+                time.sleep(delay)
+                delay = min(delay * 2, 1.0)
+    return opened
+
+
+def _warm_one(wrapper: Any) -> int:
+    """Create *wrapper*'s pool if needed (one checkout), then fill it to MIN_IDLE."""
+    opened = 0
+    pool = get_existing(wrapper.alias)
+    if pool is None and wrapper.connection is None:
+        wrapper.ensure_connection()
+        wrapper.close()
+        pool = get_existing(wrapper.alias)
+        opened = 1 if pool is not None else 0
+    if pool is None:
+        return opened
+    _tls.wrapper = wrapper
+    try:
+        return opened + pool.fill()
+    except wrapper.Database.Error as e:
+        raise wrapper._pool_connect_error(e, pool) from e
+    finally:
+        _tls.wrapper = None
+
+
+def drain(alias: str | None = None, timeout: float = 30.0) -> int:
+    """Close the pools (all aliases, or one) for a graceful shutdown.
+
+    Checkouts fail at once with PoolError from now on (threads waiting for a
+    connection too); idle connections close now; then this waits up to
+    *timeout* seconds for checked-out connections to come back, closing each
+    as it does. Returns how many were still checked out at the deadline
+    (0: all closed); those close when they are returned. The pools stay in
+    place, closed: dispose() removes them so the next checkout opens new ones.
+    """
+    pools = [p for name, p in all_pools().items() if alias is None or alias == name]
+    for pool in pools:
+        pool.begin_drain()
+    deadline = time.monotonic() + timeout
+    return sum(pool.wait_drained(deadline) for pool in pools)
 
 
 def _after_fork_in_child() -> None:
