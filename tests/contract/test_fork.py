@@ -32,6 +32,7 @@ def _child_query(engine, alias, queue) -> None:
         queue.put(("error", repr(e), None, None))
 
 
+@pytest.mark.requires("fork")
 @pytest.mark.parametrize("children", [1, 3])
 def test_child_opens_its_own_connections_and_parent_is_undisturbed(engine, children):
     # Three connections at fork time: one idle in the pool, one held by this
@@ -79,6 +80,7 @@ def test_child_opens_its_own_connections_and_parent_is_undisturbed(engine, child
     connections[alias].close()
 
 
+@pytest.mark.requires("fork")
 def test_parent_transaction_survives_child(engine):
     """A child forked mid-transaction must not roll back or break the parent's transaction."""
     from django.db import transaction

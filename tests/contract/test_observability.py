@@ -220,6 +220,7 @@ def _child_publishes(alias, stats_dir, ready, done):
     connections[alias].close()
 
 
+@pytest.mark.requires("fork")
 def test_pool_status_shows_other_processes_through_the_stats_dir(engine, tmp_path):
     alias = engine.make_alias({"POOL_SIZE": 2})
     ctx = multiprocessing.get_context("fork")

@@ -200,6 +200,7 @@ def test_connection_killed_while_idle_is_replaced(engine):
     assert s["connections_created"] == 2
 
 
+@pytest.mark.requires("operational_error_on_dead_connection")
 def test_connection_killed_in_flight_raises_django_error_then_recovers(engine):
     alias = engine.make_alias({"POOL_SIZE": 1, "MAX_OVERFLOW": 0})
     victim = engine.backend_id(alias)
@@ -254,6 +255,7 @@ def test_setup_defaults_apply_to_new_pools(engine):
     assert (s["pool_size"], s["max_overflow"]) == (3, 0)
 
 
+@pytest.mark.requires("connect_timeout_option")
 def test_settings_change_gets_a_new_pool(engine):
     """The test runner switches NAME in place: never hand out the old database's connections."""
     alias = engine.make_alias({"POOL_SIZE": 2})
@@ -300,6 +302,7 @@ def test_waiters_are_served_in_arrival_order(engine):
     assert order == [0, 1, 2, 3, 4]
 
 
+@pytest.mark.requires("visible_socket")
 def test_connection_killed_while_idle_is_replaced_within_pre_ping_idle(engine):
     """A connection killed seconds (not minutes) after its return is still never handed out.
 
