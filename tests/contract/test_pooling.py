@@ -108,12 +108,14 @@ def test_bound_under_threads(engine, size, overflow):
     threads = [threading.Thread(target=work) for _ in range(12)]
     m = threading.Thread(target=monitor)
     m.start()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    stop.set()
-    m.join()
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        stop.set()
+        m.join()
     assert errors == []
     s = pool_core.stats(alias)
     if overflow == 0:
@@ -286,19 +288,21 @@ def test_waiters_are_served_in_arrival_order(engine):
                 done.set()
 
     threads = []
-    for i in range(5):
-        t = threading.Thread(target=waiter, args=(i,))
-        t.start()
-        threads.append(t)
-        # Start the next one only once this one is queued.
-        for _ in range(6000):
-            if pool_core.stats(alias)["threads_waiting"] == i + 1:
-                break
-            threading.Event().wait(0.005)
-        assert pool_core.stats(alias)["threads_waiting"] == i + 1
-    connections[alias].close()
-    for t in threads:
-        t.join(60)
+    try:
+        for i in range(5):
+            t = threading.Thread(target=waiter, args=(i,))
+            t.start()
+            threads.append(t)
+            # Start the next one only once this one is queued.
+            for _ in range(6000):
+                if pool_core.stats(alias)["threads_waiting"] == i + 1:
+                    break
+                threading.Event().wait(0.005)
+            assert pool_core.stats(alias)["threads_waiting"] == i + 1
+    finally:
+        connections[alias].close()  # the waiters get the connection in turn
+        for t in threads:
+            t.join(60)
     assert order == [0, 1, 2, 3, 4]
 
 
