@@ -33,6 +33,9 @@ class Engine:
     id_sql = ""
     #: Bridge engines (JDBC/ODBC): alias, test id and database suffix.
     label = ""
+    #: A variant of a native ENGINE (pool_postgresql.postgis, .django_tenants): own alias,
+    #: test id and database suffix like a bridge, but ``label`` stays empty (it is no bridge).
+    variant = ""
     #: Capabilities (keys of CAPABILITIES) this engine lacks -> why; the skip reason
     #: of every contract test marked ``requires`` with one of them.
     lacks: dict[str, str] = {}
@@ -47,6 +50,10 @@ class Engine:
             self.alias = self.label
             self.id = self.label
             self.dbname = f"{dbname}_{self.label}"
+        if self.variant:
+            self.alias = self.variant
+            self.id = f"{self.variant}-{driver}"
+            self.dbname = f"{dbname}_{self.variant}"
         self._admin: Any = None
         self._extra_aliases: list[str] = []
 
@@ -197,11 +204,7 @@ class PostGISEngine(PostgresEngine):
     """``pool_postgresql.postgis`` on its own database, where the set-up creates the postgis extension."""
 
     engine = "pool_postgresql.postgis"
-    label = "postgis"
-
-    def __init__(self, server: Server, dbname: str, driver: str) -> None:
-        super().__init__(server, dbname, driver)
-        self.id = f"{self.label}-{driver}"
+    variant = "postgis"
 
     def create_database(self) -> None:
         super().create_database()
@@ -221,7 +224,7 @@ class TenantsEngine(PostgresEngine):
     connection starts on the public schema, as in a project before set_tenant()."""
 
     engine = "pool_postgresql.django_tenants"
-    label = "django_tenants"
+    variant = "django_tenants"
     lacks = {
         "exact_round_trips": "django-tenants sends SET search_path on every cursor (once per checkout with "
                              "TENANT_LIMIT_SET_CALLS), a round trip of its own; the pool's side is counted "
@@ -230,10 +233,6 @@ class TenantsEngine(PostgresEngine):
             "and swallows its DatabaseError (django_tenants/postgresql_backend/base.py, _handle_search_path), "
             "so the query on a killed connection fails with InterfaceError ('cursor already closed') instead",
     }
-
-    def __init__(self, server: Server, dbname: str, driver: str) -> None:
-        super().__init__(server, dbname, driver)
-        self.id = f"{self.label}-{driver}"
 
 
 class MySQLEngine(Engine):
