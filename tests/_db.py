@@ -1,4 +1,18 @@
-"""Per-vendor test helpers: settings, an admin connection, server-side facts."""
+"""Per-vendor test helpers: settings, an admin connection, server-side facts.
+
+Which contract tests apply to which ENGINE: by capability, never by test name.
+``CAPABILITIES`` names every capability a contract test may need. An Engine
+class lists the ones it lacks in ``lacks`` (capability -> why, the text of the
+skip). A contract test states what it needs with
+``@pytest.mark.requires("capability", ...)`` (or on one parameter:
+``pytest.param(..., marks=pytest.mark.requires(...))``); the ``engine``
+fixture then skips it for an engine that lacks one, with that engine's reason.
+tests/conftest.py rejects an unknown capability at collection, and
+tests/test_capabilities.py fails when a capability is declared but no test
+requires it, so renaming a test or a capability cannot silently change what runs.
+To add a case: name the capability in CAPABILITIES, mark the test, add the
+reason to the engine's ``lacks``.
+"""
 
 from __future__ import annotations
 
@@ -44,8 +58,12 @@ class Engine:
     id_sql = ""
     #: Bridge engines (JDBC/ODBC): alias, test id and database suffix.
     label = ""
-    #: Contract tests that cannot apply to this engine: test name -> reason.
-    inapplicable: dict[str, str] = {}
+    #: A variant of a native ENGINE (pool_postgresql.postgis, .django_tenants): own alias,
+    #: test id and database suffix like a bridge, but ``label`` stays empty (it is no bridge).
+    variant = ""
+    #: Capabilities (keys of CAPABILITIES) this engine lacks -> why; the skip reason
+    #: of every contract test marked ``requires`` with one of them.
+    lacks: dict[str, str] = {}
 
     def __init__(self, server: Server, dbname: str, driver: str) -> None:
         self.server = server
@@ -57,6 +75,10 @@ class Engine:
             self.alias = self.label
             self.id = self.label
             self.dbname = f"{dbname}_{self.label}"
+        if self.variant:
+            self.alias = self.variant
+            self.id = f"{self.variant}-{driver}"
+            self.dbname = f"{dbname}_{self.variant}"
         self._admin: Any = None
         self._extra_aliases: list[str] = []
 
@@ -79,7 +101,7 @@ class Engine:
 
     def with_checkout(self, pool_options: dict[str, Any]) -> dict[str, Any]:
         """*pool_options* with this pass's CHECKOUT (POOL_TEST_CHECKOUT) unless it sets one."""
-        if CHECKOUT == "request" or self.label or self.vendor not in ("postgresql", "mysql") or any(str(k).upper() == "CHECKOUT" for k in pool_options):
+        if CHECKOUT == "request" or "transaction_checkout" in self.lacks or any(str(k).upper() == "CHECKOUT" for k in pool_options):
             return pool_options
         return {**pool_options, "CHECKOUT": CHECKOUT}
 
@@ -150,20 +172,24 @@ class PostgresEngine(Engine):
 
     def admin(self) -> Any:
         if self._admin is None:
-            from django.db.backends.postgresql.psycopg_any import is_psycopg3
-
-            kw = dict(host=self.server.host, port=self.server.port, user=self.server.user,
-                      password=self.server.password or None, dbname="postgres")
-            if is_psycopg3:
-                import psycopg
-
-                self._admin = psycopg.connect(**kw, autocommit=True)
-            else:
-                import psycopg2
-
-                self._admin = psycopg2.connect(**kw)
-                self._admin.autocommit = True
+            self._admin = self.connect_admin("postgres")
         return self._admin
+
+    def connect_admin(self, dbname: str) -> Any:
+        """A new autocommit driver connection (not pooled) to *dbname*."""
+        from django.db.backends.postgresql.psycopg_any import is_psycopg3
+
+        kw = dict(host=self.server.host, port=self.server.port, user=self.server.user,
+                  password=self.server.password or None, dbname=dbname)
+        if is_psycopg3:
+            import psycopg
+
+            return psycopg.connect(**kw, autocommit=True)
+        import psycopg2
+
+        conn = psycopg2.connect(**kw)
+        conn.autocommit = True
+        return conn
 
     def q(self, sql: str, params: Any = None) -> list[tuple]:
         cur = self.admin().cursor()
@@ -204,6 +230,43 @@ class PostgresEngine(Engine):
         with connections[self.alias].schema_editor() as editor:
             editor.create_model(Note)
         connections[self.alias].close()
+
+
+class PostGISEngine(PostgresEngine):
+    """``pool_postgresql.postgis`` on its own database, where the set-up creates the postgis extension."""
+
+    engine = "pool_postgresql.postgis"
+    variant = "postgis"
+
+    def create_database(self) -> None:
+        super().create_database()
+        # No skip: a server without PostGIS fails the run here.
+        conn = self.connect_admin(self.dbname)
+        try:
+            cur = conn.cursor()
+            cur.execute("CREATE EXTENSION postgis")
+            cur.close()
+        finally:
+            conn.close()
+
+
+class TenantsEngine(PostgresEngine):
+    """``pool_postgresql.django_tenants``: shares the test settings (the backend reads only optional
+    settings with defaults: ORIGINAL_BACKEND, PUBLIC_SCHEMA_NAME, TENANT_LIMIT_SET_CALLS...); the
+    connection starts on the public schema, as in a project before set_tenant()."""
+
+    engine = "pool_postgresql.django_tenants"
+    variant = "django_tenants"
+    lacks = {
+        "exact_round_trips": "django-tenants sends SET search_path on every cursor (once per checkout with "
+                             "TENANT_LIMIT_SET_CALLS), a round trip of its own; the pool's side is counted "
+                             "with pool_postgresql",
+        "operational_error_on_dead_connection": "django-tenants runs SET search_path first on every cursor "
+            "and swallows its DatabaseError (django_tenants/postgresql_backend/base.py, _handle_search_path), "
+            "so the query on a killed connection fails with InterfaceError ('cursor already closed') instead",
+        "transaction_checkout": "django-tenants keeps the tenant in the session's search_path, which "
+            "transaction checkout would hand to another request",
+    }
 
 
 class MySQLEngine(Engine):
@@ -260,27 +323,43 @@ _JVM_FORK = ("a JVM does not survive fork(): a child forked after the JVM starte
              "error instead (tests/vendors/jdbc/test_jdbc.py::test_forked_child_gets_a_clear_error)")
 _NO_SOCKET = ("the JDBC/ODBC driver owns the socket, so the pool cannot see the server's goodbye on it; "
               "with PRE_PING_IDLE=0 every checkout is validated (test_connection_killed_while_idle_is_replaced)")
-_BRIDGE_INAPPLICABLE = {
-    "test_connection_killed_while_idle_is_replaced_within_pre_ping_idle": _NO_SOCKET,
-    "test_write_cycle_costs_what_a_persistent_connection_costs": "compares with Django's stock backend "
+
+#: Every capability a contract test may require (``@pytest.mark.requires``): name -> what it means.
+CAPABILITIES: dict[str, str] = {
+    "visible_socket": "the pool sees the driver's socket, so a server's goodbye on an idle connection is "
+                      "noticed without a ping",
+    "stock_engine_comparison": "Django's stock backend can be configured from the engine's settings, to "
+                               "compare costs with it",
+    "fork": "a child forked after the parent used the engine can open its own connections",
+    "parallel_test_runner": "Django's test runner with --parallel (it forks) works",
+    "one_round_trip_ping": "the ping's SELECT 1 is exactly one round trip",
+    "exact_round_trips": "the driver and the backend send no command of their own, so a request cycle's "
+                         "round trips can be counted exactly",
+    "test_runner_databases": "the test user may create the test runner's databases",
+    "connect_timeout_option": "OPTIONS['connect_timeout'] is a connect() argument of the driver",
+    "operational_error_on_dead_connection": "a query on a connection the server killed raises OperationalError",
+    "transaction_checkout": "POOL_OPTIONS['CHECKOUT'] = 'transaction' is implemented (native psycopg/MySQL drivers)",
+}
+
+_NO_TX = "CHECKOUT='transaction' is implemented for the native drivers only (README, Transaction pooling)"
+_BRIDGE_LACKS = {
+    "visible_socket": _NO_SOCKET,
+    "transaction_checkout": _NO_TX,
+    "stock_engine_comparison": "compares with Django's stock backend "
         "on the native driver, which a bridge's OPTIONS (CLASSPATH, DRIVER) cannot configure; the "
         "bridge's own request cycle is counted by test_one_round_trip_per_trivial_request_cycle",
 }
-_JDBC_INAPPLICABLE = {
-    **_BRIDGE_INAPPLICABLE,
-    "test_pool_status_shows_other_processes_through_the_stats_dir": "the test's child is forked after "
-                                                                    "the JVM started: " + _JVM_FORK,
-    "test_child_opens_its_own_connections_and_parent_is_undisturbed": _JVM_FORK,
-    "test_parent_transaction_survives_child": _JVM_FORK,
-    "test_django_test_runner[parallel]": "Django's --parallel runner forks after the parent started "
-                                         "the JVM: " + _JVM_FORK,
+_JDBC_LACKS = {
+    **_BRIDGE_LACKS,
+    "fork": _JVM_FORK,
+    "parallel_test_runner": "Django's --parallel runner forks after the parent started the JVM: " + _JVM_FORK,
 }
 
 
 class JDBCPostgresEngine(PostgresEngine):
     engine = "pool_jdbc.postgresql"
     label = "jdbc_postgresql"
-    inapplicable = _JDBC_INAPPLICABLE
+    lacks = _JDBC_LACKS
 
     def extra_options(self) -> dict[str, Any]:
         return {"CLASSPATH": [PG_JAR], "ApplicationName": self.dbname}
@@ -292,7 +371,7 @@ class JDBCPostgresEngine(PostgresEngine):
 class JDBCMySQLEngine(MySQLEngine):
     engine = "pool_jdbc.mysql"
     label = "jdbc_mysql"
-    inapplicable = _JDBC_INAPPLICABLE
+    lacks = _JDBC_LACKS
     #: No reset-connection call through JDBC: RESET_SESSION replaces the connection.
     reset_replaces = True
 
@@ -312,7 +391,7 @@ class JDBCOceanBaseMySQLEngine(JDBCMySQLEngine):
 class ODBCPostgresEngine(PostgresEngine):
     engine = "pool_odbc.postgresql"
     label = "odbc_postgresql"
-    inapplicable = _BRIDGE_INAPPLICABLE
+    lacks = _BRIDGE_LACKS
 
     def extra_options(self) -> dict[str, Any]:
         return {"DRIVER": "PostgreSQL Unicode"}
@@ -323,16 +402,13 @@ class ODBCPostgresEngine(PostgresEngine):
 class ODBCMySQLEngine(MySQLEngine):
     engine = "pool_odbc.mysql"
     label = "odbc_mysql"
-    inapplicable = {
-        **_BRIDGE_INAPPLICABLE,
-        "test_counter_sees_the_ping_of_an_idle_connection": "MariaDB Connector/ODBC needs more than one "
+    lacks = {
+        **_BRIDGE_LACKS,
+        "one_round_trip_ping": "MariaDB Connector/ODBC needs more than one "
             "round trip for the ping's SELECT 1 (measured 2 per ping); the test pins exactly one",
-        "test_one_round_trip_per_trivial_request_cycle": "MariaDB Connector/ODBC now and then sends a "
+        "exact_round_trips": "MariaDB Connector/ODBC now and then sends a "
             "command of its own (CI once counted 6 round trips for 5 cycles); the pool's side is "
             "asserted with the native drivers and the other bridges",
-        "test_query_timeout_adds_no_round_trip": "same as test_one_round_trip_per_trivial_request_cycle: "
-            "MariaDB Connector/ODBC's own commands make the count vary (and QUERY_TIMEOUT cannot act on "
-            "a bridge's socket)",
     }
     #: No reset-connection call through ODBC: RESET_SESSION replaces the connection.
     reset_replaces = True
@@ -350,10 +426,12 @@ class OracleEngine(Engine):
     engine = "pool_oracle"
     label = "oracle"
     id_sql = "SELECT SYS_CONTEXT('USERENV', 'SID') FROM DUAL"
-    inapplicable = {
-        "test_django_test_runner": "needs a user allowed to create users/tablespaces; run Django's "
+    lacks = {
+        "visible_socket": "python-oracledb owns its socket: the pool cannot poll or shut it down",
+        "transaction_checkout": _NO_TX,
+        "test_runner_databases": "needs a user allowed to create users/tablespaces; run Django's "
                                    "own suite against the server instead",
-        "test_settings_change_gets_a_new_pool": "the test adds OPTIONS['connect_timeout'], which is not an "
+        "connect_timeout_option": "the test adds OPTIONS['connect_timeout'], which is not an "
                                                 "oracledb.connect() argument (tcp_connect_timeout is)",
     }
 
@@ -375,7 +453,7 @@ class OracleEngine(Engine):
 
     def with_checkout(self, pool_options: dict[str, Any]) -> dict[str, Any]:
         """*pool_options* with this pass's CHECKOUT (POOL_TEST_CHECKOUT) unless it sets one."""
-        if CHECKOUT == "request" or self.label or self.vendor not in ("postgresql", "mysql") or any(str(k).upper() == "CHECKOUT" for k in pool_options):
+        if CHECKOUT == "request" or "transaction_checkout" in self.lacks or any(str(k).upper() == "CHECKOUT" for k in pool_options):
             return pool_options
         return {**pool_options, "CHECKOUT": CHECKOUT}
 
@@ -420,7 +498,7 @@ class JDBCOracleEngine(OracleEngine):
 
     engine = "pool_jdbc.oracle"
     label = "jdbc_oracle"
-    inapplicable = {**OracleEngine.inapplicable, **_JDBC_INAPPLICABLE}
+    lacks = {**OracleEngine.lacks, **_JDBC_LACKS}
 
     def settings(self, **pool_options: Any) -> dict[str, Any]:
         import os
@@ -442,9 +520,18 @@ BRIDGE_ENGINES: list[type[Engine]] = [JDBCPostgresEngine, JDBCMySQLEngine, JDBCO
 
 def build_engines(pg: Server, my: Server, run_id: str, pg_driver: str, mysql_driver: str,
                   bridges: bool = False) -> list[Engine]:
+    """The engines of one pytest process (one driver pair).
+
+    The PostgreSQL variants run in one driver pass each, to keep CI time small
+    (they differ from ``pool_postgresql`` in the wrapper, not the driver):
+    ``pool_postgresql.postgis`` with psycopg 3, ``pool_postgresql.django_tenants``
+    with psycopg2.
+    """
+    pg_id = "psycopg3" if pg_driver == "psycopg" else "psycopg2"
     engines: list[Engine] = [
-        PostgresEngine(pg, run_id, "psycopg3" if pg_driver == "psycopg" else "psycopg2"),
+        PostgresEngine(pg, run_id, pg_id),
         MySQLEngine(my, run_id, mysql_driver),
+        PostGISEngine(pg, run_id, pg_id) if pg_driver == "psycopg" else TenantsEngine(pg, run_id, pg_id),
     ]
     if bridges:
         for cls in BRIDGE_ENGINES:

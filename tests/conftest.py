@@ -32,7 +32,7 @@ import django  # noqa: E402
 from django.conf import settings  # noqa: E402
 
 from tests import _servers  # noqa: E402
-from tests._db import CHECKOUT, REQUEST_MODE_ONLY, Engine, build_engines  # noqa: E402
+from tests._db import CAPABILITIES, CHECKOUT, REQUEST_MODE_ONLY, Engine, build_engines  # noqa: E402
 
 RUN_ID = f"pool_test_{os.getpid()}"
 
@@ -70,6 +70,13 @@ def pytest_report_header(config):
 
 def pytest_collection_modifyitems(config, items):
     for item in items:
+        for marker in item.iter_markers("requires"):
+            unknown = [c for c in marker.args if c not in CAPABILITIES]
+            if unknown or not marker.args:
+                raise pytest.UsageError(f"{item.nodeid}: requires{marker.args} names no capability or an "
+                                        f"unknown one {unknown}; known: {sorted(CAPABILITIES)} (tests/_db.py)")
+            if "engine" not in item.fixturenames:
+                raise pytest.UsageError(f"{item.nodeid}: the requires marker only works with the engine fixture")
         path = str(item.fspath)
         if f"{os.sep}contract{os.sep}" in path:
             item.add_marker(pytest.mark.contract)
@@ -117,14 +124,13 @@ def _fresh(e: Engine):
 def engine(request):
     """Each installed pooled ENGINE in turn; fresh pools before and after."""
     e = request.param
-    base, _, rest = request.node.name.partition("[")
-    params = set(rest.rstrip("]").split("-"))
+    base = request.node.name.partition("[")[0]
     if CHECKOUT == "transaction" and base in REQUEST_MODE_ONLY and not e.label and e.vendor in ("postgresql", "mysql"):
         pytest.skip(f"request mode only: {REQUEST_MODE_ONLY[base]}")
-    for key, reason in e.inapplicable.items():
-        kbase, _, kparam = key.partition("[")
-        if kbase == base and (not kparam or kparam.rstrip("]") in params):
-            pytest.skip(f"inapplicable to {e.engine}: {reason}")
+    for marker in request.node.iter_markers("requires"):
+        for capability in marker.args:
+            if capability in e.lacks:
+                pytest.skip(f"inapplicable to {e.engine}: {e.lacks[capability]}")
     yield from _fresh(e)
 
 

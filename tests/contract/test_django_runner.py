@@ -25,7 +25,11 @@ def _run(engine, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
 
 
-@pytest.mark.parametrize("args", [(), ("--parallel", "2"), ("--keepdb",)], ids=["serial", "parallel", "keepdb"])
+@pytest.mark.requires("test_runner_databases")
+@pytest.mark.parametrize("args", [pytest.param((), id="serial"),
+                                  pytest.param(("--parallel", "2"), id="parallel",
+                                               marks=pytest.mark.requires("parallel_test_runner")),
+                                  pytest.param(("--keepdb",), id="keepdb")])
 def test_django_test_runner(engine, args):
     result = _run(engine, *args)
     output = result.stdout + result.stderr

@@ -145,13 +145,16 @@ def test_overflow_connections_close_on_return_even_with_parked_ones(engine):
             connections[alias].close()
 
     threads = [threading.Thread(target=hold) for _ in range(3)]
-    for t in threads:
-        t.start()
-    holding.wait(30)
-    assert pool_core.stats(alias)["connections_open"] == 3
-    release.set()
-    for t in threads:
-        t.join(30)
+    try:
+        for t in threads:
+            t.start()
+        holding.wait(30)
+        assert pool_core.stats(alias)["connections_open"] == 3
+    finally:
+        release.set()
+        for t in threads:
+            if t.ident is not None:
+                t.join(30)
     s = pool_core.stats(alias)
     assert (s["connections_open"], s["connections_idle"]) == (2, 2)
 

@@ -32,6 +32,7 @@ def _child_query(engine, alias, queue) -> None:
         queue.put(("error", repr(e), None, None))
 
 
+@pytest.mark.requires("fork")
 @pytest.mark.parametrize("children", [1, 3])
 def test_child_opens_its_own_connections_and_parent_is_undisturbed(engine, children):
     # Three connections at fork time: one idle in the pool, one held by this
@@ -51,18 +52,25 @@ def test_child_opens_its_own_connections_and_parent_is_undisturbed(engine, child
     held_id = engine.backend_id(alias)
     t = threading.Thread(target=hold)
     t.start()
-    assert holding.wait(30)
+    procs = []
+    try:
+        assert holding.wait(30)
 
-    queue = ctx.Queue()
-    procs = [ctx.Process(target=_child_query, args=(engine, alias, queue)) for _ in range(children)]
-    for p in procs:
-        p.start()
-    results = [queue.get(timeout=60) for _ in procs]
-    for p in procs:
-        p.join(60)
-        assert p.exitcode == 0
-    release.set()
-    t.join()
+        queue = ctx.Queue()
+        procs = [ctx.Process(target=_child_query, args=(engine, alias, queue)) for _ in range(children)]
+        for p in procs:
+            p.start()
+        results = [queue.get(timeout=60) for _ in procs]
+        for p in procs:
+            p.join(60)
+            assert p.exitcode == 0
+    finally:
+        for p in procs:  # after a failure: no child left behind
+            if p.pid is not None and p.exitcode is None:
+                p.kill()
+                p.join(60)
+        release.set()
+        t.join()
 
     parent_ids = {idle_id, held_id, *other_ids}
     for status, ids, inherited_was_dropped, own_pool in results:
@@ -79,6 +87,7 @@ def test_child_opens_its_own_connections_and_parent_is_undisturbed(engine, child
     connections[alias].close()
 
 
+@pytest.mark.requires("fork")
 def test_parent_transaction_survives_child(engine):
     """A child forked mid-transaction must not roll back or break the parent's transaction."""
     from django.db import transaction

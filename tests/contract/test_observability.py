@@ -97,10 +97,12 @@ def test_waiter_reclaims_the_connection_of_a_dead_thread(engine):
     got = []
     waiter = threading.Thread(target=lambda: (got.append(engine.backend_id(alias)), connections[alias].close()))
     waiter.start()
-    _wait_for(lambda: pool_core.stats(alias)["threads_waiting"] == 1, what="the waiter to queue")
-    die.set()
-    t.join()
-    waiter.join(30)
+    try:
+        _wait_for(lambda: pool_core.stats(alias)["threads_waiting"] == 1, what="the waiter to queue")
+    finally:
+        die.set()
+        t.join()
+        waiter.join(30)
     assert got and pool_core.stats(alias)["connections_reclaimed"] == 1
     assert pool_core.stats(alias)["checkout_timeouts"] == 0
 
@@ -260,6 +262,7 @@ def _child_publishes(alias, stats_dir, ready, done):
     connections[alias].close()
 
 
+@pytest.mark.requires("fork")
 def test_pool_status_shows_other_processes_through_the_stats_dir(engine, tmp_path):
     alias = engine.make_alias({"POOL_SIZE": 2})
     ctx = multiprocessing.get_context("fork")

@@ -108,12 +108,14 @@ def test_bound_under_threads(engine, size, overflow):
     threads = [threading.Thread(target=work) for _ in range(12)]
     m = threading.Thread(target=monitor)
     m.start()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    stop.set()
-    m.join()
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        stop.set()
+        m.join()
     assert errors == []
     s = pool_core.stats(alias)
     if overflow == 0:
@@ -200,6 +202,7 @@ def test_connection_killed_while_idle_is_replaced(engine):
     assert s["connections_created"] == 2
 
 
+@pytest.mark.requires("operational_error_on_dead_connection")
 def test_connection_killed_in_flight_raises_django_error_then_recovers(engine):
     alias = engine.make_alias({"POOL_SIZE": 1, "MAX_OVERFLOW": 0})
     victim = engine.backend_id(alias)
@@ -254,6 +257,7 @@ def test_setup_defaults_apply_to_new_pools(engine):
     assert (s["pool_size"], s["max_overflow"]) == (3, 0)
 
 
+@pytest.mark.requires("connect_timeout_option")
 def test_settings_change_gets_a_new_pool(engine):
     """The test runner switches NAME in place: never hand out the old database's connections."""
     alias = engine.make_alias({"POOL_SIZE": 2})
@@ -284,22 +288,25 @@ def test_waiters_are_served_in_arrival_order(engine):
                 done.set()
 
     threads = []
-    for i in range(5):
-        t = threading.Thread(target=waiter, args=(i,))
-        t.start()
-        threads.append(t)
-        # Start the next one only once this one is queued.
-        for _ in range(6000):
-            if pool_core.stats(alias)["threads_waiting"] == i + 1:
-                break
-            threading.Event().wait(0.005)
-        assert pool_core.stats(alias)["threads_waiting"] == i + 1
-    connections[alias].close()
-    for t in threads:
-        t.join(60)
+    try:
+        for i in range(5):
+            t = threading.Thread(target=waiter, args=(i,))
+            t.start()
+            threads.append(t)
+            # Start the next one only once this one is queued.
+            for _ in range(6000):
+                if pool_core.stats(alias)["threads_waiting"] == i + 1:
+                    break
+                threading.Event().wait(0.005)
+            assert pool_core.stats(alias)["threads_waiting"] == i + 1
+    finally:
+        connections[alias].close()  # the waiters get the connection in turn
+        for t in threads:
+            t.join(60)
     assert order == [0, 1, 2, 3, 4]
 
 
+@pytest.mark.requires("visible_socket")
 def test_connection_killed_while_idle_is_replaced_within_pre_ping_idle(engine):
     """A connection killed seconds (not minutes) after its return is still never handed out.
 

@@ -58,6 +58,7 @@ def _round_trips(proxy: RoundTripProxy, alias: str, cycle: Callable[[str], None]
     return proxy.round_trips
 
 
+@pytest.mark.requires("exact_round_trips")
 def test_one_round_trip_per_trivial_request_cycle(engine, proxy):
     """request_started → SELECT 1 → request_finished costs the server exactly one round trip.
 
@@ -70,6 +71,7 @@ def test_one_round_trip_per_trivial_request_cycle(engine, proxy):
     assert proxy.connections == 1
 
 
+@pytest.mark.requires("exact_round_trips")
 def test_query_timeout_adds_no_round_trip(engine, proxy):
     """QUERY_TIMEOUT is enforced by the housekeeper thread: the trivial cycle still costs one."""
     alias = engine.make_alias({"POOL_SIZE": 1, "MAX_OVERFLOW": 0, "PRE_PING_IDLE": 60, "QUERY_TIMEOUT": 30},
@@ -78,6 +80,7 @@ def test_query_timeout_adds_no_round_trip(engine, proxy):
     assert proxy.connections == 1
 
 
+@pytest.mark.requires("stock_engine_comparison", "exact_round_trips")
 def test_write_cycle_costs_what_a_persistent_connection_costs(engine, proxy):
     """A transaction costs the same round trips pooled as on Django's persistent connection."""
     pooled = engine.make_alias({"POOL_SIZE": 1, "MAX_OVERFLOW": 0, "PRE_PING_IDLE": 60},
@@ -90,6 +93,7 @@ def test_write_cycle_costs_what_a_persistent_connection_costs(engine, proxy):
     assert pooled_trips == floor_trips
 
 
+@pytest.mark.requires("one_round_trip_ping", "exact_round_trips")
 def test_counter_sees_the_ping_of_an_idle_connection(engine, proxy):
     """With PRE_PING_IDLE=0 every checkout pings: one more round trip per cycle.
 

@@ -85,12 +85,3 @@ def test_reset_session_restores_a_fresh_session(engine):
     Note.objects.using(alias).filter(text="after reset").delete()
     connections[alias].close()
 
-
-def test_reset_session_keeps_the_init_command(mysql):
-    """MySQL: OPTIONS['init_command'] is applied again after the reset."""
-    opts = {**mysql.settings()["OPTIONS"], "init_command": "SET @@SESSION.wait_timeout = 4321"}
-    alias = mysql.make_alias({"POOL_SIZE": 1, "RESET_SESSION": True}, OPTIONS=opts)
-    _change(alias, ["SET SESSION wait_timeout = 99"])
-    connections[alias].close()
-    assert _state(alias, "SELECT CAST(@@SESSION.wait_timeout AS CHAR)") == ("4321",)
-    connections[alias].close()

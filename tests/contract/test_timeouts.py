@@ -28,8 +28,8 @@ _NO_SOCKET = ("the JDBC/ODBC driver owns its socket, so the pool cannot shut it 
 
 
 def _needs_socket(engine) -> None:
-    if engine.label:  # the JDBC/ODBC bridges and Oracle
-        pytest.skip(f"inapplicable to {engine.engine}: {_NO_SOCKET}")
+    if "visible_socket" in engine.lacks:  # the JDBC/ODBC bridges and Oracle
+        pytest.skip(f"inapplicable to {engine.engine}: {engine.lacks['visible_socket']}")
 
 
 def _wait_until(predicate, seconds: float, what: str) -> None:
@@ -112,6 +112,7 @@ def test_ping_against_a_frozen_peer_fails_and_the_connection_is_replaced(engine,
 
 
 @pytest.mark.timeout(120)
+@pytest.mark.requires("operational_error_on_dead_connection")
 def test_query_against_a_frozen_peer_fails_with_query_timeout_and_is_discarded(engine, proxy):
     _needs_socket(engine)
     alias = engine.make_alias({"POOL_SIZE": 1, "MAX_OVERFLOW": 0, "QUERY_TIMEOUT": 1},

@@ -100,3 +100,10 @@ def test_setup_changes_defaults_and_validates():
             pool_core.setup(poolsize=4)
     finally:
         pool_core.reset_defaults()
+
+
+def test_checkout_option_is_validated():
+    with pytest.raises(ImproperlyConfigured, match=r"POOL_OPTIONS\['CHECKOUT'\] must be 'request' or 'transaction'"):
+        parse_options("x", {"CHECKOUT": "statement"})
+    assert parse_options("x", {"checkout": "transaction"}).checkout == "transaction"
+    assert parse_options("x", {}).checkout == "request"

@@ -139,10 +139,10 @@ def test_256_threads_on_10_plus_10(eng):
             # waiting a moment before it joins the queue.
             wait_until(lambda k=k: len(slots._waiters) == k + 1, 60, f"waiter {k} queued")
             ticket[id(slots._waiters[-1])] = k
+    finally:  # also after a failure: no thread left holding or waiting
         release.set()
         for t in holders + waiters:
             t.join(300)
-    finally:
         slots.release, slots.park = real_release, real_park
     assert not any(t.is_alive() for t in holders + waiters), "deadlock while draining the queue"
     assert waiter_errors == []
@@ -170,10 +170,12 @@ def test_256_threads_on_10_plus_10(eng):
         finally:
             connections[alias_t].close()
 
-    _run([threading.Thread(target=too_many) for _ in range(32)], 120)
-    release.set()
-    for t in holders:
-        t.join(60)
+    try:
+        _run([threading.Thread(target=too_many) for _ in range(32)], 120)
+    finally:
+        release.set()
+        for t in holders:
+            t.join(60)
     assert len(timeouts) == 32
     for e in timeouts:
         assert isinstance(e, PoolTimeout) and isinstance(e, OperationalError), repr(e)

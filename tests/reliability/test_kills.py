@@ -121,10 +121,12 @@ def test_kills_idle_and_in_flight(eng):
         k = threading.Thread(target=killer)
         k.start()
         started = time.monotonic()
-        while flight_kills[0] < ROUNDS * 3 and time.monotonic() - started < 120:
-            burst(True, 4)
-        stop.set()
-        k.join(30)
+        try:
+            while flight_kills[0] < ROUNDS * 3 and time.monotonic() - started < 120:
+                burst(True, 4)
+        finally:  # also after a failure: the killer loops until stop
+            stop.set()
+            k.join(30)
         errors_flight = errors[len(errors_idle):]
         n_before = len(errors)
         burst(False, 10)  # after the kills: everything works

@@ -70,20 +70,23 @@ def test_restart_under_load(eng):
     outages: list[tuple[float, float]] = []
     threads = [threading.Thread(target=work, args=(n,), name=f"w{n}") for n in range(THREADS)]
     with Monitor(eng) as mon:
-        for t in threads:
-            t.start()
-        for _ in range(RESTARTS):
-            target = committed_count() + 300
-            wait_until(lambda target=target: committed_count() >= target, 120, "load before the restart")
-            down = time.monotonic()
-            eng.server.restart()  # fast shutdown, then start; returns once it accepts connections
-            outages.append((down, time.monotonic()))
-        back = outages[-1][1]
-        target = committed_count() + 600
-        wait_until(lambda: committed_count() >= target, 120, "load after the last restart")
-        stop.set()
-        for t in threads:
-            t.join(120)
+        try:
+            for t in threads:
+                t.start()
+            for _ in range(RESTARTS):
+                target = committed_count() + 300
+                wait_until(lambda target=target: committed_count() >= target, 120, "load before the restart")
+                down = time.monotonic()
+                eng.server.restart()  # fast shutdown, then start; returns once it accepts connections
+                outages.append((down, time.monotonic()))
+            back = outages[-1][1]
+            target = committed_count() + 600
+            wait_until(lambda: committed_count() >= target, 120, "load after the last restart")
+        finally:  # also after a failure: the workers loop until stop
+            stop.set()
+            for t in threads:
+                if t.ident is not None:
+                    t.join(120)
     assert not any(t.is_alive() for t in threads)
 
     eng.admin_close()  # its session died with the restart

@@ -103,22 +103,26 @@ def test_python_types_come_back(jdbc):
     assert row[4] == "h\u00e9llo %" and type(row[4]) is str
 
 
-def test_postgres_specific_types():
+@pytest.fixture
+def jdbc_postgresql():
     from tests.conftest import _fresh
 
-    for e in _fresh(_jdbc("jdbc_postgresql")):
-        alias = e.make_alias()
-        u = uuid.uuid4()
-        aware = datetime.datetime(2024, 1, 2, 3, 4, 5, tzinfo=datetime.timezone.utc)
-        with connections[alias].cursor() as cursor:
-            cursor.execute("SELECT %s::uuid, %s::timestamptz, 'abc'::bytea, '{\"a\": 1}'::jsonb, "
-                           "repeat('x', 100000)::text", [u, aware])
-            row = cursor.fetchone()
-        assert row[0] == u and isinstance(row[0], uuid.UUID)
-        assert row[1] == aware and row[1].tzinfo is not None
-        assert bytes(row[2]) == b"abc"
-        assert row[3] == '{"a": 1}'
-        assert len(row[4]) == 100000
+    yield from _fresh(_jdbc("jdbc_postgresql"))  # as a fixture, the clean-up runs when the test fails too
+
+
+def test_postgres_specific_types(jdbc_postgresql):
+    alias = jdbc_postgresql.make_alias()
+    u = uuid.uuid4()
+    aware = datetime.datetime(2024, 1, 2, 3, 4, 5, tzinfo=datetime.timezone.utc)
+    with connections[alias].cursor() as cursor:
+        cursor.execute("SELECT %s::uuid, %s::timestamptz, 'abc'::bytea, '{\"a\": 1}'::jsonb, "
+                       "repeat('x', 100000)::text", [u, aware])
+        row = cursor.fetchone()
+    assert row[0] == u and isinstance(row[0], uuid.UUID)
+    assert row[1] == aware and row[1].tzinfo is not None
+    assert bytes(row[2]) == b"abc"
+    assert row[3] == '{"a": 1}'
+    assert len(row[4]) == 100000
 
 
 def test_return_in_autocommit_and_in_transaction_never_errors(jdbc):

@@ -7,6 +7,7 @@ import importlib.util
 from django.db import connections
 
 import pool_core
+from tests.contract.test_session_state import _change, _state
 
 
 def test_pymysql_is_installed_as_mysqldb_only_when_mysqlclient_is_absent():
@@ -76,3 +77,13 @@ def test_missing_ssl_ca_file_names_the_alias_and_the_options_key(mysql):
     assert "OPTIONS['ssl']['ca']" in message and "FileNotFoundError" in message, message
     assert connections[alias].connection is None
     assert pool_core.stats(alias)["connections_open"] == 0
+
+
+def test_reset_session_keeps_the_init_command(mysql):
+    """MySQL: OPTIONS['init_command'] is applied again after the reset."""
+    opts = {**mysql.settings()["OPTIONS"], "init_command": "SET @@SESSION.wait_timeout = 4321"}
+    alias = mysql.make_alias({"POOL_SIZE": 1, "RESET_SESSION": True}, OPTIONS=opts)
+    _change(alias, ["SET SESSION wait_timeout = 99"])
+    connections[alias].close()
+    assert _state(alias, "SELECT CAST(@@SESSION.wait_timeout AS CHAR)") == ("4321",)
+    connections[alias].close()

@@ -8,8 +8,6 @@ to the ``engine`` fixture.
 
 from __future__ import annotations
 
-import os
-
 import pytest
 from django.db import connections
 
@@ -22,12 +20,15 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def test_live_server_session_settings():
+@pytest.fixture
+def live():
     from tests.conftest import _fresh
 
-    for e in _fresh(LIVE[0]):
-        alias = e.make_alias()
-        with connections[alias].cursor() as cursor:
-            cursor.execute("SELECT value FROM nls_session_parameters WHERE parameter = 'NLS_DATE_FORMAT'")
-            assert cursor.fetchone()[0] == "YYYY-MM-DD HH24:MI:SS"
-        assert os.environ["POOL_TEST_ORACLE_DSN"]
+    yield from _fresh(LIVE[0])  # as a fixture, the clean-up runs when the test fails too
+
+
+def test_live_server_session_settings(live):
+    alias = live.make_alias()
+    with connections[alias].cursor() as cursor:
+        cursor.execute("SELECT value FROM nls_session_parameters WHERE parameter = 'NLS_DATE_FORMAT'")
+        assert cursor.fetchone()[0] == "YYYY-MM-DD HH24:MI:SS"

@@ -19,25 +19,17 @@ def gis_db():
     e = next(e for e in ENGINES if e.vendor == "postgresql")
     name = f"{e.dbname}_gis"
     e.q(f'CREATE DATABASE "{name}"')
-    from django.db.backends.postgresql.psycopg_any import is_psycopg3
-
-    kw = dict(host=e.server.host, port=e.server.port, user=e.server.user, dbname=name)
-    if is_psycopg3:
-        import psycopg
-
-        with psycopg.connect(**kw, autocommit=True) as c:
-            c.execute("CREATE EXTENSION postgis")
-    else:
-        import psycopg2
-
-        c = psycopg2.connect(**kw)
-        c.autocommit = True
-        c.cursor().execute("CREATE EXTENSION postgis")
-        c.close()
-    yield name
-    pool_core.dispose()
-    connections.close_all()
-    e.q(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    try:
+        c = e.connect_admin(name)
+        try:
+            c.cursor().execute("CREATE EXTENSION postgis")
+        finally:
+            c.close()
+        yield name
+    finally:
+        pool_core.dispose()
+        connections.close_all()
+        e.q(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def test_native_pool_option_is_rejected(pg):
@@ -97,16 +89,18 @@ def tenants(pg):
 
         c = psycopg2.connect(**kw)
         c.autocommit = True
-    cur = c.cursor()
-    for s in schemas:
-        cur.execute(f"DROP SCHEMA IF EXISTS {s} CASCADE")
-        cur.execute(f"CREATE SCHEMA {s}")
-        cur.execute(f"CREATE TABLE {s}.items (owner text)")
-        cur.execute(f"INSERT INTO {s}.items SELECT %s FROM generate_series(1, 3)", [s])
-    yield schemas
-    for s in schemas:
-        cur.execute(f"DROP SCHEMA IF EXISTS {s} CASCADE")
-    c.close()
+    try:
+        cur = c.cursor()
+        for s in schemas:
+            cur.execute(f"DROP SCHEMA IF EXISTS {s} CASCADE")
+            cur.execute(f"CREATE SCHEMA {s}")
+            cur.execute(f"CREATE TABLE {s}.items (owner text)")
+            cur.execute(f"INSERT INTO {s}.items SELECT %s FROM generate_series(1, 3)", [s])
+        yield schemas
+        for s in schemas:
+            cur.execute(f"DROP SCHEMA IF EXISTS {s} CASCADE")
+    finally:
+        c.close()
 
 
 @pytest.mark.parametrize("limit_set_calls", [False, True])
@@ -143,10 +137,13 @@ def test_tenants_never_see_each_other(pg, tenants, limit_set_calls):
     with override_settings(TENANT_LIMIT_SET_CALLS=limit_set_calls):
         threads = [threading.Thread(target=worker, args=(("tenant_a", "tenant_b") if i % 2 else ("tenant_b", "tenant_a")))
                    for i in range(4)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        try:
+            for t in threads:
+                t.start()
+        finally:
+            for t in threads:
+                if t.ident is not None:
+                    t.join()
     assert errors == []
     assert wrong == []
     assert len(backends) == 1  # they really shared one server connection
