@@ -36,11 +36,32 @@ export HATCH_CONFIG="$ROOT/.ci-hatch/config.toml"
 mkdir -p "$ROOT/.ci-hatch" && touch "$HATCH_CONFIG"
 HATCH=.ci-venv/bin/hatch
 
+# Every pytest run (each matrix env runs two passes, plus the heavy runs) leaves
+# junit XML and its exit status in $RESULTS (tests/_ci_results.py). On exit, pass
+# or fail, scripts/ci_summary.py sums them: its last line, the last line of this
+# script's output, is "total: N passed, N failed, N skipped". It fails the run on
+# any failure or error, a pytest run that exited non-zero (5: no tests) or never
+# finished, a failed step of this script, or no test passed at all.
+RESULTS="$ROOT/.ci-results"
+rm -rf "$RESULTS" && mkdir -p "$RESULTS"
+export POOL_TEST_RESULTS="$RESULTS"
+export PYTEST_ADDOPTS="${PYTEST_ADDOPTS:+$PYTEST_ADDOPTS }-p tests._ci_results"
+summary() {
+  local status=$?
+  trap - EXIT
+  set +e
+  "$PY" "$ROOT/scripts/ci_summary.py" "$RESULTS" --status "$status"
+  local verdict=$?
+  [ "$status" != 0 ] || status=$verdict
+  exit "$status"
+}
+trap summary EXIT
+
 echo "== lint"; $HATCH run lint:check
 echo "== types"; $HATCH run types:check
 echo "== tests"
 # hatch runs every matrix env and stops at the first failure; pytest's exit
-# code 5 (no tests collected) is non-zero and fails the run too.
+# code 5 (no tests collected) is non-zero and fails the run too (and the summary says so).
 $HATCH run test:run "$@"
 if [ "${POOL_TEST_HEAVY:-1}" != 0 ]; then
   # Heavy fault/load scenarios: once (one env, both driver pairs), then the figures table.
@@ -51,4 +72,4 @@ if [ "${POOL_TEST_HEAVY:-1}" != 0 ]; then
   $HATCH run test.py3.11-5.2:report
 fi
 echo "== release"; HATCH=$HATCH bash scripts/release/check.sh
-echo "== all green"
+echo "== all steps done"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import io
 import json
 import logging
@@ -134,13 +135,17 @@ def test_connection_of_a_dead_thread_is_reclaimed_and_rolled_back(engine, caplog
         started.append(engine.backend_id(alias))
 
     t = threading.Thread(target=worker, name="doomed-worker")
-    t.start()
-    t.join()
-    assert started
-    assert pool_core.stats(alias)["connections_checked_out"] == 1
-    # The pool's only connection is held by a dead thread: the next checkout
-    # reclaims it (rolled back) instead of waiting TIMEOUT and failing.
-    assert engine.backend_id(alias) == started[0]
+    gc.disable()  # else an automatic collection may return it before the checkout below needs it
+    try:
+        t.start()
+        t.join()
+        assert started
+        assert pool_core.stats(alias)["connections_checked_out"] == 1
+        # The pool's only connection is held by a dead thread: the next checkout
+        # reclaims it (rolled back) instead of waiting TIMEOUT and failing.
+        assert engine.backend_id(alias) == started[0]
+    finally:
+        gc.enable()
     s = pool_core.stats(alias)
     assert s["connections_reclaimed"] == 1
     assert s["rollbacks_on_return"] == 1
@@ -148,6 +153,62 @@ def test_connection_of_a_dead_thread_is_reclaimed_and_rolled_back(engine, caplog
     assert not Note.objects.using(alias).filter(text="from a dead thread").exists()
     connections[alias].close()
     assert any("reclaimed" in r.getMessage() and "doomed-worker" in r.getMessage() for r in caplog.records)
+
+
+def test_dead_thread_is_reclaimed_although_another_collection_was_running(engine, caplog):
+    """Reclaiming collects garbage, which does nothing while another thread's collection runs.
+
+    CPython runs one collection at a time: gc.collect() returns at once, having
+    collected nothing, while another thread's collection is under way (it
+    releases the GIL in finalisers, e.g. one that rolls a connection back over
+    the network). The dead thread's connection must still come back, counted
+    once, and not be reported as referenced elsewhere. The interleaving is
+    forced: a finaliser of the other collection waits on an event.
+    """
+    alias = engine.make_alias({"POOL_SIZE": 1, "MAX_OVERFLOW": 0, "TIMEOUT": 5})
+    caplog.set_level(logging.WARNING, logger="pool_core")
+    holding, die = threading.Event(), threading.Event()
+    inside, release = threading.Event(), threading.Event()
+    owner: list[int] = []
+
+    class BlocksCollection:
+        def __del__(self):
+            inside.set()
+            release.wait(30)
+
+    def holder():
+        owner.append(engine.backend_id(alias))
+        holding.set()
+        die.wait(30)  # then end without closing
+
+    gc.disable()  # only the collections this test starts run
+    try:
+        gc.collect()
+        t = threading.Thread(target=holder, name="doomed-holder")
+        t.start()
+        assert holding.wait(30)
+        blocker = BlocksCollection()
+        blocker.cycle = blocker
+        del blocker
+        collector = threading.Thread(target=gc.collect, name="other-collection")
+        collector.start()
+        assert inside.wait(30)  # that collection runs, and started before the holder ended
+        die.set()
+        t.join()
+        assert pool_core.stats(alias)["connections_checked_out"] == 1  # garbage, not yet collected
+        pool_core.registry.get_existing(alias).reclaim_orphans()  # its gc.collect() cannot run now
+        release.set()
+        collector.join(30)
+        # The pool's only connection is the dead thread's: this checkout waits and reclaims it.
+        assert engine.backend_id(alias) == owner[0]
+    finally:
+        release.set()
+        die.set()
+        gc.enable()
+    connections[alias].close()
+    s = pool_core.stats(alias)
+    assert (s["connections_reclaimed"], s["checkout_timeouts"], s["connections_checked_out"]) == (1, 0, 0)
+    assert not any("referenced elsewhere" in r.getMessage() for r in caplog.records)
 
 
 # -- system checks -----------------------------------------------------------------

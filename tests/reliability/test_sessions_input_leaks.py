@@ -28,7 +28,7 @@ from django.db.utils import OperationalError
 import pool_core
 from tests.contract.test_configuration import BAD_OPTIONS, SECRET
 from tests.reliability._figures import record
-from tests.reliability.conftest import VENDORS, Monitor, drop_engine, make_engine, shared_server
+from tests.reliability.conftest import VENDORS, Monitor, drop_engine, make_engine, shared_server, wait_until
 
 pytestmark = pytest.mark.heavy
 
@@ -142,10 +142,15 @@ def test_dead_threads_do_not_starve_the_pool(eng, caplog):
     committed: list[str] = []
     lock = threading.Lock()
 
-    def dies_holding(i):
-        atomic = transaction.atomic(using=alias)
-        atomic.__enter__()  # never exited: the thread ends inside a transaction
-        Note.objects.using(alias).create(text=f"dead-{i}")
+    def dies_holding(i, hold_until=None):
+        try:
+            atomic = transaction.atomic(using=alias)
+            atomic.__enter__()  # never exited: the thread ends inside a transaction
+            Note.objects.using(alias).create(text=f"dead-{i}")
+            if hold_until is not None:
+                wait_until(hold_until, 60, "a leak warning for a held connection")
+        except Exception as e:  # noqa: BLE001  (a dying thread that got no connection must not pass unseen)
+            errors.append(e)
 
     def normal_request(i):
         try:
@@ -162,15 +167,31 @@ def test_dead_threads_do_not_starve_the_pool(eng, caplog):
         for i in range(normal):
             workers.append(threading.Thread(target=normal_request, args=(i,)))
             if i % (normal // dying) == 0:
-                workers.append(threading.Thread(target=dies_holding, args=(i,)))
+                # The first one holds its connection until the leak detector has reported it.
+                leaked = (lambda: pool_core.stats(alias)["leaks_detected"] > 0) if i == 0 else None
+                workers.append(threading.Thread(target=dies_holding, args=(i, leaked)))
         for chunk in range(0, len(workers), 16):
             batch = workers[chunk:chunk + 16]
             for t in batch:
                 t.start()
             for t in batch:
                 t.join()
-        # A last checkout of every slot: whatever dead threads still held is reclaimed now.
-        last = [threading.Thread(target=normal_request, args=(normal + k,)) for k in range(size)]
+        # A last checkout of every slot at once (each holds its connection until
+        # all have one): whatever dead threads still hold must be reclaimed now.
+        all_out = threading.Barrier(size, timeout=60)
+
+        def last_request(i):
+            try:
+                Note.objects.using(alias).create(text=f"ok-{i}")
+                all_out.wait()
+                with lock:
+                    committed.append(f"ok-{i}")
+            except Exception as e:  # noqa: BLE001
+                errors.append(e)
+            finally:
+                connections[alias].close()
+
+        last = [threading.Thread(target=last_request, args=(normal + k,)) for k in range(size)]
         for t in last:
             t.start()
         for t in last:

@@ -121,6 +121,34 @@ _SHED, _CLOSED = object(), object()
 _WAIT_SLICE = 1.0
 
 
+def _collect_garbage() -> bool:
+    """Run a full garbage collection here; False if it could not run.
+
+    CPython runs one collection at a time: gc.collect() returns at once,
+    having collected nothing, while another thread's collection is under way
+    (one releases the GIL in finalisers, e.g. SQLAlchemy's returning a
+    connection with a ROLLBACK). That collection may have started before the
+    caller's garbage became garbage. True only if a full collection started
+    in this thread during the call, and so ended before it returned.
+    """
+    me = threading.get_ident()
+    started: list[bool] = []
+
+    def note(phase: str, info: dict[str, Any]) -> None:
+        if phase == "start" and info.get("generation") == 2 and threading.get_ident() == me:
+            started.append(True)
+
+    gc.callbacks.append(note)
+    try:
+        gc.collect()
+    finally:
+        try:
+            gc.callbacks.remove(note)
+        except ValueError:  # someone cleared gc.callbacks meanwhile
+            pass
+    return bool(started)
+
+
 def _shutdown_socket(fd: int) -> None:
     """Shut down a driver's socket (both directions) without closing its descriptor."""
     try:
@@ -1195,13 +1223,17 @@ class AliasPool:
         wait (so a dead thread never starves the pool) and on housekeeper
         ticks. Collecting garbage makes SQLAlchemy's finaliser return the
         connection (rolled back); one that is still referenced is left alone.
+        Orphans count as seen only once a full collection ran after their
+        owner ended: if another thread's collection was under way, the next
+        call tries again (see _collect_garbage).
         """
         orphans = [h for h in list(self._held.values()) if not h.dead_owner_seen and not h.owner_alive()]
         if not orphans:
             return
+        if not _collect_garbage():
+            return
         for held in orphans:
             held.dead_owner_seen = True
-        gc.collect()
         for held in list(self._held.values()):
             if held.dead_owner_seen and not held.unreclaimable_reported:
                 held.unreclaimable_reported = True
