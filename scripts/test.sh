@@ -59,6 +59,9 @@ trap summary EXIT
 
 echo "== lint"; $HATCH run lint:check
 echo "== types"; $HATCH run types:check
+echo "== docs"   # the MkDocs site (mkdocs.yml, docs/): strict, so a broken link or anchor fails
+.ci-venv/bin/pip install -q "mkdocs>=1.6"
+.ci-venv/bin/mkdocs build --strict --site-dir .ci-docs-site
 echo "== tests"
 # hatch runs every matrix env and stops at the first failure; pytest's exit
 # code 5 (no tests collected) is non-zero and fails the run too (and the summary says so).

@@ -1,4 +1,4 @@
-"""The README's migration table from django-db-connection-pool: every ENGINE it names loads.
+"""The migration table from django-db-connection-pool (docs/migration.md): every ENGINE it names loads.
 
 Needs no build and no server: parse the table, import each ENGINE's ``base`` module and
 check its DatabaseWrapper is pooled. An ENGINE whose package is not in packages/ yet is an
@@ -16,7 +16,8 @@ import pytest
 from pool_core import PoolingMixin
 
 ROOT = Path(__file__).resolve().parents[2]
-SECTION = "## Migrating from django-db-connection-pool"
+PAGE = ROOT / "docs" / "migration.md"
+SECTION = "# Migrating from django-db-connection-pool"
 
 # Every ENGINE path of django-db-connection-pool 1.2.3-1.2.5 (dj_db_conn_pool/backends/**/base.py).
 PREDECESSOR_ENGINES = {
@@ -33,9 +34,9 @@ PREDECESSOR_ENGINES = {
 
 
 def migration_table() -> dict[str, str]:
-    text = (ROOT / "README.md").read_text()
-    assert SECTION in text, f"README.md has no '{SECTION}' section"
-    section = text.split(SECTION, 1)[1].split("\n## ", 1)[0]
+    text = PAGE.read_text()
+    assert SECTION in text, f"docs/migration.md has no '{SECTION}' section"
+    section = text.split(SECTION, 1)[1].split("\n# ", 1)[0]
     rows = {}
     for line in section.splitlines():
         match = re.match(r"\|\s*`(dj_db_conn_pool\.[\w.]+)`\s*\|\s*`(pool_[\w.]+)`\s*\|", line)
@@ -84,7 +85,7 @@ def test_setup_is_the_predecessors():
 
 def _install_column() -> list[tuple[str, str]]:
     """(distribution, extra) for every `pip install "dist[a,b]"` in the table's install column."""
-    text = (ROOT / "README.md").read_text().split(SECTION, 1)[1].split("\n## ", 1)[0]
+    text = PAGE.read_text().split(SECTION, 1)[1].split("\n# ", 1)[0]
     found = []
     for line in text.splitlines():
         if line.startswith("| `dj_db_conn_pool."):
