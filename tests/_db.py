@@ -341,7 +341,7 @@ CAPABILITIES: dict[str, str] = {
     "transaction_checkout": "POOL_OPTIONS['CHECKOUT'] = 'transaction' is implemented (native psycopg/MySQL drivers)",
 }
 
-_NO_TX = "CHECKOUT='transaction' is implemented for the native drivers only (README, Transaction pooling)"
+_NO_TX = "CHECKOUT='transaction' is implemented for the native drivers only (docs/behaviour.md, Transaction pooling)"
 _BRIDGE_LACKS = {
     "visible_socket": _NO_SOCKET,
     "transaction_checkout": _NO_TX,

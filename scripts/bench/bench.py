@@ -742,7 +742,7 @@ def markdown(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
                "'round trips (wire)': request/response exchanges per cycle counted by a TCP proxy, one "
                "thread, connection set-up included; 'statements (server)': statements the server "
                "executed for the contender's login per cycle, at that thread count "
-               "(see the Performance section of the README).")
+               "(see docs/performance.md).")
     out.append("")
     for vendor, title in (("postgresql", "PostgreSQL"), ("mysql", "MariaDB")):
         for wl in WORKLOADS:

@@ -23,8 +23,7 @@ from tests._proxy import Proxy
 from tests.testapp.models import Note
 
 _NO_SOCKET = ("the JDBC/ODBC driver owns its socket, so the pool cannot shut it down: bound queries and "
-              "pings with the driver's own option (pgJDBC socketTimeout, ODBC query timeout; README, "
-              "Network failures)")
+              "pings with the driver's own option (pgJDBC socketTimeout, ODBC query timeout; docs/network.md)")
 
 
 def _needs_socket(engine) -> None:

@@ -71,7 +71,7 @@ def check_pool_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.C
             messages.append(
                 checks.Error(
                     str(e),
-                    hint="See the POOL_OPTIONS table in pool-core's README.",
+                    hint="See the POOL_OPTIONS table in docs/configuration.md.",
                     obj=obj,
                     id="pool_core.E001",
                 )

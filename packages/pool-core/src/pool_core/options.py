@@ -1,7 +1,7 @@
 """POOL_OPTIONS parsing and validation.
 
 Pure code: no driver, no server, no Django settings access at import time.
-Every option is documented once here and once in the README table.
+Every option is documented once here and once in the table of docs/configuration.md.
 """
 
 from __future__ import annotations

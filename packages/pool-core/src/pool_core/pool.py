@@ -644,7 +644,7 @@ class AliasPool:
                     self._query_timeout_warned = True
                     logger.warning(
                         "pool %r: QUERY_TIMEOUT has no effect on %s: the driver owns its socket; "
-                        "use the driver's own query or socket timeout (see the README, Network failures)",
+                        "use the driver's own query or socket timeout (see docs/network.md)",
                         self.alias,
                         self.description,
                     )
