@@ -1,0 +1,151 @@
+"""Scenario 5, task queues and async: a real Celery prefork worker, and
+uvicorn async views calling the ORM through ``sync_to_async`` with both
+``thread_sensitive`` values.
+
+Celery: ``celery worker --pool=prefork`` on the local Redis (a queue and a key
+prefix of this run only); its main process uses the ORM and keeps that
+connection checked out before it forks the children. Each task writes a row
+and reports the server session that served it. Asserted: every child kept its
+pool across tasks (sessions per child within the bound, far fewer than its
+tasks), no session served two processes, the children never used the main
+process's session (which survives them), no row is missing, and the sessions of
+exited children (``--max-tasks-per-child`` recycling, then worker shutdown)
+disappear from the server.
+
+ASGI: see test_asgi_sync_to_async below.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+
+from tests.reliability._figures import record
+from tests.reliability.conftest import Monitor, wait_until
+from tests.reliability.test_process_models import (  # noqa: F401 - eng is a fixture
+    OVERFLOW,
+    PER_PROCESS,
+    ROOT,
+    SIZE,
+    _rows,
+    _site_env,
+    _stop,
+    check_logs,
+    eng,
+)
+
+pytestmark = pytest.mark.heavy
+
+REDIS = os.environ.get("POOL_TEST_REDIS", "redis://127.0.0.1:6379/0")
+CONCURRENCY, TASKS, PER_CHILD = 2, 100, 10
+
+
+def _redis():
+    import redis
+
+    client = redis.Redis.from_url(REDIS, socket_connect_timeout=5)
+    try:
+        client.ping()
+    except redis.RedisError as e:  # the machine provides Redis: fail loudly, never skip
+        raise AssertionError(f"the Celery scenario needs Redis at {REDIS} (POOL_TEST_REDIS): {e}") from e
+    return client
+
+
+def _alive(pid: int) -> bool:
+    return Path(f"/proc/{pid}").exists()
+
+
+def test_celery_prefork_worker(eng, tmp_path):
+    from celery import Celery
+
+    client = _redis()
+    run = uuid.uuid4().hex[:12]
+    queue, prefix = f"pool-rel-{run}", f"pool-rel-{run}:"
+    logdir = str(tmp_path)
+    env = _site_env(eng, logdir, "celery")
+    env.update(POOL_CELERY_BROKER=REDIS, POOL_CELERY_QUEUE=queue, POOL_CELERY_PREFIX=prefix,
+               POOL_CELERY_MAIN_HOLDS="1")
+    cmd = [sys.executable, "-m", "celery", "-A", "tests.reliability.webapp.tasks:app", "worker",
+           "--pool=prefork", f"--concurrency={CONCURRENCY}", f"--max-tasks-per-child={PER_CHILD}",
+           "-Q", queue, "-n", f"{run}@%h", "--without-gossip", "--without-mingle", "--without-heartbeat",
+           "--loglevel=warning"]
+    sender = Celery("pool_reliability_sender", set_as_current=False, fixups=[])
+    sender.conf.update(broker_url=REDIS, broker_transport_options={"global_keyprefix": prefix},
+                       task_default_queue=queue, task_ignore_result=True)
+    bound = (CONCURRENCY + 1) * PER_PROCESS
+    main_file = tmp_path / "main.backend"
+
+    def done() -> int:
+        return sum(len(p.read_text().splitlines()) for p in tmp_path.glob("*.log"))
+
+    with Monitor(eng) as mon, open(tmp_path / "worker.out", "wb") as out:
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+        try:
+            for i in range(TASKS):
+                sender.send_task("orm_task", args=(i,), queue=queue)
+            sender.close()
+
+            def finished() -> bool:
+                assert proc.poll() is None, (tmp_path / "worker.out").read_text(errors="replace")[-3000:]
+                return done() >= TASKS
+
+            wait_until(finished, 45, f"{TASKS} Celery tasks")
+            main_pid, main_backend = map(int, main_file.read_text().split())
+            assert main_pid == proc.pid
+            result = check_logs(logdir)
+            exited = {pid for pid in result["pids"] if not _alive(pid)}
+            exited_backends = {r[1] for r in result["ok"] if r[0] in exited}
+            # Children replaced by --max-tasks-per-child: their sessions end with them.
+            wait_until(lambda: not (exited_backends & eng.server_sessions()), 20,
+                       "the sessions of recycled children to close")
+            # The main process's session survived every child's start and exit.
+            assert main_backend in eng.server_sessions()
+        finally:
+            _stop(proc)
+        wait_until(lambda: not eng.server_sessions(), 20, "every session of the worker to close after shutdown")
+    worker_out = (tmp_path / "worker.out").read_text(errors="replace")
+    try:
+        for key in client.scan_iter(f"{prefix}*"):
+            client.delete(key)
+    finally:
+        client.close()
+    result = check_logs(logdir)
+    lost = len(result["tags"] - _rows(eng.alias))
+    backends_of: dict[int, set[int]] = defaultdict(set)
+    pids_of: dict[int, set[int]] = defaultdict(set)
+    for pid, backend, *_ in result["ok"]:
+        backends_of[pid].add(backend)
+        pids_of[backend].add(pid)
+    children = len(result["pids"])
+    sessions = sum(len(b) for b in backends_of.values())
+    assert result["errors"] == [], result["errors"][:5]
+    assert len(result["ok"]) == TASKS, worker_out[-3000:]
+    assert main_pid not in result["pids"]
+    assert children >= TASKS // PER_CHILD  # the children really were recycled
+    # Each child kept its pool across its tasks: within the bound, far fewer sessions than tasks.
+    assert max(len(b) for b in backends_of.values()) <= PER_PROCESS
+    assert sessions < TASKS // 4, dict(backends_of)
+    # No session served two processes; the children never touched the main process's session.
+    assert [b for b, pids in pids_of.items() if len(pids) > 1] == []
+    assert main_backend not in pids_of
+    # Every session the server showed during the run was a child's or the main process's.
+    assert mon.sessions_seen <= set(pids_of) | {main_backend}, mon.sessions_seen - set(pids_of)
+    assert result["max_open_per_process"] <= PER_PROCESS
+    assert lost == 0
+    assert 0 < mon.peak <= bound, (mon.peak, bound)
+    record("5. process models", f"Celery prefork worker (Redis) / {eng.id}", operations=TASKS, faults=None,
+           errors=0, rows_lost=lost, peak_connections=mon.peak, bound=bound, peak_raw=mon.peak_raw,
+           note=f"celery worker --pool=prefork --concurrency={CONCURRENCY} --max-tasks-per-child={PER_CHILD}, "
+                f"pool {SIZE}+{OVERFLOW}; the main process holds a checkout across every fork; "
+                f"{children} children over the run used {sessions} sessions in all (max "
+                f"{max(len(b) for b in backends_of.values())} per child), 0 shared between processes, "
+                f"the main's session untouched; exited children's sessions all closed (recycling and shutdown)")
