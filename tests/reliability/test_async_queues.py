@@ -18,10 +18,8 @@ ASGI: see test_asgi_sync_to_async below.
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
-import time
 import uuid
 from collections import defaultdict
 from pathlib import Path
@@ -29,8 +27,8 @@ from pathlib import Path
 import pytest
 
 from tests.reliability._figures import record
-from tests.reliability.conftest import Monitor, wait_until
-from tests.reliability.test_process_models import (  # noqa: F401 - eng is a fixture
+from tests.reliability.conftest import VENDORS, Monitor, drop_engine, make_engine, shared_server, wait_until
+from tests.reliability.test_process_models import (
     OVERFLOW,
     PER_PROCESS,
     ROOT,
@@ -39,13 +37,19 @@ from tests.reliability.test_process_models import (  # noqa: F401 - eng is a fix
     _site_env,
     _stop,
     check_logs,
-    eng,
 )
 
 pytestmark = pytest.mark.heavy
 
 REDIS = os.environ.get("POOL_TEST_REDIS", "redis://127.0.0.1:6379/0")
 CONCURRENCY, TASKS, PER_CHILD = 2, 100, 10
+
+
+@pytest.fixture(params=VENDORS)
+def eng(request, fresh_pools):
+    e = make_engine(shared_server(request.param), request.param, "aq")
+    yield e
+    drop_engine(e)
 
 
 def _redis():
