@@ -12,14 +12,24 @@ process's session (which survives them), no row is missing, and the sessions of
 exited children (``--max-tasks-per-child`` recycling, then worker shutdown)
 disappear from the server.
 
-ASGI: see test_asgi_sync_to_async below.
+ASGI: uvicorn serves async views that call the ORM through ``sync_to_async``
+without closing the connection themselves, under wrk load. With
+``thread_sensitive=True`` the ORM runs in the request's own thread and
+Django's request_finished returns the connection; with
+``thread_sensitive=False`` it runs in a shared executor thread that
+request_finished never visits: the view must close it (``ants_closed``),
+otherwise the slot stays pinned in that thread, and the pool names the thread
+in a WARNING (``ants``).
 """
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import subprocess
 import sys
+import urllib.request
 import uuid
 from collections import defaultdict
 from pathlib import Path
@@ -33,9 +43,12 @@ from tests.reliability.test_process_models import (
     PER_PROCESS,
     ROOT,
     SIZE,
+    _free_port,
     _rows,
     _site_env,
     _stop,
+    _wait_http,
+    _wrk,
     check_logs,
 )
 
@@ -153,3 +166,89 @@ def test_celery_prefork_worker(eng, tmp_path):
                 f"{children} children over the run used {sessions} sessions in all (max "
                 f"{max(len(b) for b in backends_of.values())} per child), 0 shared between processes, "
                 f"the main's session untouched; exited children's sessions all closed (recycling and shutdown)")
+
+
+ASGI_VIEWS = {
+    # url path: (description, the view closes its connection itself)
+    "/ats": ("sync_to_async(thread_sensitive=True)", False),
+    "/ants_closed": ("sync_to_async(thread_sensitive=False), the function closes its connection", True),
+    "/ants": ("sync_to_async(thread_sensitive=False), no close", False),
+}
+PINNED_WARNING = "keeps a connection checked out while it waits for work in a thread pool executor"
+
+
+def _stats(port: int) -> dict:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/stats", timeout=30) as r:
+        return json.loads(r.read())
+
+
+@pytest.mark.parametrize("path", list(ASGI_VIEWS))
+def test_asgi_sync_to_async(eng, path, tmp_path):
+    what, _closes = ASGI_VIEWS[path]
+    logdir = str(tmp_path)
+    port = _free_port()
+    env = _site_env(eng, logdir, "uvicorn")
+    db = json.loads(env["POOL_SITE_DB"])
+    # LEAK_DETECTION_THRESHOLD (far above any request) runs the housekeeper, which looks for pinned slots.
+    db["POOL_OPTIONS"].update(TIMEOUT=5 if path == "/ants" else 120, LEAK_DETECTION_THRESHOLD=300)
+    env["POOL_SITE_DB"] = json.dumps(db)
+    cmd = [sys.executable, "-m", "uvicorn", "tests.reliability.webapp.asgi:application", "--no-access-log",
+           "--log-level", "warning", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
+    bound = PER_PROCESS
+    url = f"http://127.0.0.1:{port}{path}"
+    out_path = tmp_path / "server.out"
+    with Monitor(eng) as mon, open(out_path, "wb") as out:
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+        try:
+            _wait_http(f"http://127.0.0.1:{port}/stats", proc)
+            load = _wrk(url)
+            if path == "/ants":
+                # Executor threads keep their checkouts after the load: the pool says so, naming the thread.
+                wait_until(lambda: PINNED_WARNING in out_path.read_text(errors="replace"), 20,
+                           "the pinned-slot warning")
+                checked_out = _stats(port)["connections_checked_out"]
+            else:
+                def returned() -> bool:
+                    try:  # requests wrk gave up on may still be queued in the server
+                        return _stats(port)["connections_checked_out"] == 0
+                    except OSError:
+                        return False
+
+                wait_until(returned, 90, "every connection back in the pool after the load")
+                checked_out = 0
+            stats = _stats(port)
+        finally:
+            _stop(proc)
+    server_out = out_path.read_text(errors="replace")
+    result = check_logs(logdir)
+    lost = len(result["tags"] - _rows(eng.alias))
+    assert result["overlaps"] == [], result["overlaps"][:5]
+    assert result["max_open_per_process"] <= PER_PROCESS
+    assert lost == 0
+    assert 0 < mon.peak <= bound, (mon.peak, bound)
+    assert stats["connections_open"] <= bound
+    pinned_threads = sorted(set(re.findall(r"thread '([^']+)' keeps a connection checked out", server_out)))
+    if path == "/ants":
+        # Django closes connections at request end in the request's thread only: the executor
+        # threads keep theirs (slots pinned), and requests beyond the free slots time out.
+        assert result["ok"], server_out[-3000:]
+        assert 0 < checked_out <= bound
+        assert pinned_threads and "MainThread" not in pinned_threads, server_out[-3000:]
+        errors = load["non2xx"] + load["socket_errors"]
+    else:
+        assert load["non2xx"] == 0 and load["socket_errors"] == 0, load["output"]
+        assert result["errors"] == [], result["errors"][:5]
+        assert len(result["ok"]) >= load["requests"] > 0
+        assert PINNED_WARNING not in server_out, server_out[-3000:]
+        errors = 0
+    note = (f"uvicorn, 1 worker, async view -> {what}; pool {SIZE}+{OVERFLOW}; wrk -c200 3s: "
+            f"{load['requests']} responses; checked out after the load: {checked_out}")
+    if path == "/ants":
+        note += (f" (slots pinned in executor threads {', '.join(pinned_threads)}, each named in a WARNING; "
+                 f"the other requests waited TIMEOUT=5 s: {errors} errors)")
+    else:
+        note += " (every connection returned at request end)"
+    record("5. process models", f"uvicorn {what} / {eng.id}", operations=load["requests"], faults=None,
+           errors=errors, rows_lost=lost, peak_connections=mon.peak, bound=bound, peak_raw=mon.peak_raw,
+           note=note)
