@@ -16,6 +16,7 @@ import weakref
 from bisect import bisect_left
 from collections import deque
 from collections.abc import Callable
+from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import event
@@ -103,7 +104,7 @@ class _Held:
         return thread.name if thread is not None else "?"
 
 
-def _idle_in_executor(frame: Any) -> bool:
+def _idle_in_executor(frame: FrameType) -> bool:
     """Whether a thread's innermost Python frame is a thread pool executor waiting for work."""
     code = frame.f_code
     return code.co_name == "_worker" and code.co_filename.endswith(_EXECUTOR_FILE)
