@@ -1,6 +1,7 @@
 """One request = one pooled checkout: a write, the server's id of the connection, a log line."""
 
 import itertools
+import json
 import os
 import threading
 import time
@@ -29,8 +30,11 @@ def log(line: str) -> None:
     os.write(fd, (line + "\n").encode())  # O_APPEND: one atomic write per line
 
 
-def do_write(kind: str) -> str:
-    """Write a row, note which server session did it, return the connection to the pool."""
+def do_write(kind: str, close: bool = True) -> str:
+    """Write a row, note which server session did it, return the connection to the pool.
+
+    With *close* False the connection is left to Django's request_finished.
+    """
     pid = os.getpid()
     tag = f"{kind}-{pid}-{next(_seq)}"
     t0 = time.monotonic()
@@ -44,7 +48,8 @@ def do_write(kind: str) -> str:
         log(f"ERR {pid} {type(e).__name__}: {e}".replace("\n", " "))
         raise
     finally:
-        connection.close()  # back to the pool before the interval ends
+        if close:
+            connection.close()  # back to the pool before the interval ends
     t1 = time.monotonic()
     log(f"OK {pid} {backend} {t0:.6f} {t1:.6f} {tag} {s['connections_open']} {s['checkout_wait_ms_max']:.1f}")
     return tag
@@ -56,3 +61,23 @@ def write(request):
 
 async def awrite(request):
     return HttpResponse(await sync_to_async(do_write)("a"))
+
+
+# Async views as users write them: no connection.close() in the ORM function.
+async def ats(request):
+    """sync_to_async(thread_sensitive=True): runs in the request's thread; request_finished returns it."""
+    return HttpResponse(await sync_to_async(do_write, thread_sensitive=True)("ts", close=False))
+
+
+async def ants(request):
+    """sync_to_async(thread_sensitive=False): a shared executor thread that request_finished never visits."""
+    return HttpResponse(await sync_to_async(do_write, thread_sensitive=False)("nts", close=False))
+
+
+async def ants_closed(request):
+    """thread_sensitive=False done right: the ORM function returns its connection itself."""
+    return HttpResponse(await sync_to_async(do_write, thread_sensitive=False)("ntsc", close=True))
+
+
+def stats(request):
+    return HttpResponse(json.dumps(pool_core.stats("default")), content_type="application/json")

@@ -8,6 +8,7 @@ import os
 import random
 import select
 import socket
+import sys
 import threading
 import time
 import traceback
@@ -15,6 +16,7 @@ import weakref
 from bisect import bisect_left
 from collections import deque
 from collections.abc import Callable
+from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import event
@@ -71,6 +73,8 @@ class _Held:
         "reported",
         "dead_owner_seen",
         "unreclaimable_reported",
+        "idle_reported",
+        "idle_seen",
         "fd",
         "query_since",
         "query_fired",
@@ -85,6 +89,8 @@ class _Held:
         self.reported = False
         self.dead_owner_seen = False
         self.unreclaimable_reported = False
+        self.idle_reported = False
+        self.idle_seen = 0.0
         self.fd = fd
         self.query_since = 0.0
         self.query_fired = 0.0
@@ -96,6 +102,18 @@ class _Held:
     def owner_name(self) -> str:
         thread = self.thread()
         return thread.name if thread is not None else "?"
+
+
+def _idle_in_executor(frame: FrameType) -> bool:
+    """Whether a thread's innermost Python frame is a thread pool executor waiting for work."""
+    code = frame.f_code
+    return code.co_name == "_worker" and code.co_filename.endswith(_EXECUTOR_FILE)
+
+
+_EXECUTOR_FILE = os.path.join("concurrent", "futures", "thread.py")
+
+#: An executor thread idle this long with a checkout is reported as pinning a slot.
+IDLE_HOLD_SECONDS = 0.9
 
 
 def format_stack(stack: traceback.StackSummary | None) -> str:
@@ -1227,6 +1245,7 @@ class AliasPool:
         owner ended: if another thread's collection was under way, the next
         call tries again (see _collect_garbage).
         """
+        self.report_idle_executor_holders()
         orphans = [h for h in list(self._held.values()) if not h.dead_owner_seen and not h.owner_alive()]
         if not orphans:
             return
@@ -1245,6 +1264,47 @@ class AliasPool:
                     held.owner_name(),
                     format_stack(held.stack),
                 )
+
+    def report_idle_executor_holders(self) -> None:
+        """Warn (once per checkout) about connections held by an idle thread pool executor thread.
+
+        ``sync_to_async(thread_sensitive=False)`` (and ``run_in_executor``)
+        run the ORM in a thread of a shared executor; Django closes
+        connections at request end only in the request's own thread, so
+        that thread keeps its connection checked out between tasks, pinning
+        a slot. Such a thread is alive, so it is not reclaimed: it is named
+        in a WARNING once it has been seen idle with its checkout on two
+        looks at least IDLE_HOLD_SECONDS apart (an asgiref thread-sensitive
+        thread idles a moment between its view and request_finished). Runs
+        with reclaim_orphans (a checkout that waits, housekeeper ticks),
+        never on the checkout path.
+        """
+        candidates = [h for h in list(self._held.values()) if not h.idle_reported]
+        if not candidates:
+            return
+        frames = sys._current_frames()
+        now = time.monotonic()
+        for held in candidates:
+            thread = held.thread()
+            frame = frames.get(thread.ident) if thread is not None and thread.ident is not None else None
+            if frame is None or not _idle_in_executor(frame):
+                held.idle_seen = 0.0
+                continue
+            if not held.idle_seen:
+                held.idle_seen = now
+            if now - held.idle_seen < IDLE_HOLD_SECONDS:
+                continue
+            held.idle_reported = True
+            logger.warning(
+                "pool %r: thread %r keeps a connection checked out while it waits for work in a thread "
+                "pool executor (sync_to_async(thread_sensitive=False), run_in_executor): Django returns "
+                "connections at request end only in the request's own thread, so this pool slot stays "
+                "pinned until that thread calls connection.close() or close_old_connections(); "
+                "checked out at:\n%s",
+                self.alias,
+                held.owner_name(),
+                format_stack(held.stack),
+            )
 
 
 def _quantile(buckets: list[int], count: int, q: float, maximum: float) -> float:
