@@ -124,11 +124,14 @@ def _fire(w: Watch) -> None:
 
 
 def ensure_running() -> None:
+    """Start the thread, or wake it: a new pool or a grown one may need ticks it sleeps through."""
     global _thread, _pid
     if _thread is not None and _pid == os.getpid() and _thread.is_alive():
+        _wake.set()  # it may sleep without a deadline (nothing needed ticks when it looked)
         return
     with _start_lock:
         if _thread is not None and _pid == os.getpid() and _thread.is_alive():
+            _wake.set()
             return
         _pid = os.getpid()
         _thread = threading.Thread(target=_run, name="pool_core-housekeeper", daemon=True)
