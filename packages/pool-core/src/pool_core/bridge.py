@@ -370,8 +370,6 @@ class BridgeCursor:
     def close(self) -> None:
         try:
             self._cursor.close()
-        except self._driver.errors:
-            pass
         except Exception:
             pass
 

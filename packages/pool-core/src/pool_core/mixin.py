@@ -21,11 +21,10 @@ from . import registry
 from ._masking import mask_password
 from .deadline import DeadlineCursorDebugWrapper, DeadlineCursorWrapper, run_with_deadline
 from .options import check_connect_timeout, parse_options
+from .pool import INIT_DONE as _INIT_DONE
 from .pool import UNKNOWN, AliasPool
 
 NO_DB_ALIAS = "__no_db__"
-#: record.info key: the pool_session_signature() Django's set-up last ran under.
-_INIT_DONE = "django_init"
 
 logger = logging.getLogger("pool_core")
 
