@@ -273,6 +273,9 @@ def _comparable(wrapper, value):
         return ("object of the wrapper", type(value))
     if isinstance(value, type(threading.Lock())):
         return ("a lock", value.locked())  # _thread_sharing_lock: one per wrapper
+    if type(value).__eq__ is object.__eq__ and hasattr(value, "__dict__"):
+        # Compared by identity, made per wrapper (django-tenants' FakeTenant): compare the contents.
+        return ("an instance", type(value), vars(value))
     return value
 
 

@@ -410,6 +410,10 @@ class PoolingMixin:
         self.connection = dbapi_connection
         self.pool_adopt_connection(dbapi_connection)
         self.autocommit = True
+        if self.run_commit_hooks_on_set_autocommit_on:  # type: ignore[has-type]
+            # What set_autocommit(True) does, e.g. after an on_commit() callback raised.
+            self.run_and_clear_commit_hooks()  # type: ignore[attr-defined]
+            self.run_commit_hooks_on_set_autocommit_on = False
         connection_created.send(sender=self.__class__, connection=self)
         self.run_on_commit: list[Any] = []
         return True
