@@ -339,6 +339,8 @@ CAPABILITIES: dict[str, str] = {
     "connect_timeout_option": "OPTIONS['connect_timeout'] is a connect() argument of the driver",
     "operational_error_on_dead_connection": "a query on a connection the server killed raises OperationalError",
     "transaction_checkout": "POOL_OPTIONS['CHECKOUT'] = 'transaction' is implemented (native psycopg/MySQL drivers)",
+    "short_reconnect": "connect() on a parked connection takes PoolingMixin._pool_reconnect (the driver's "
+                       "autocommit flag can be read without a round trip)",
 }
 
 _NO_TX = "CHECKOUT='transaction' is implemented for the native drivers only (docs/behaviour.md, Transaction pooling)"
@@ -433,6 +435,8 @@ class OracleEngine(Engine):
                                    "own suite against the server instead",
         "connect_timeout_option": "the test adds OPTIONS['connect_timeout'], which is not an "
                                                 "oracledb.connect() argument (tcp_connect_timeout is)",
+        "short_reconnect": "pool_oracle reads no autocommit flag locally (no pool_driver_autocommit): every "
+                           "connect() is Django's full one",
     }
 
     def __init__(self, server: Server, dbname: str, driver: str) -> None:
@@ -498,7 +502,7 @@ class JDBCOracleEngine(OracleEngine):
 
     engine = "pool_jdbc.oracle"
     label = "jdbc_oracle"
-    lacks = {**OracleEngine.lacks, **_JDBC_LACKS}
+    lacks = {**{k: v for k, v in OracleEngine.lacks.items() if k != "short_reconnect"}, **_JDBC_LACKS}
 
     def settings(self, **pool_options: Any) -> dict[str, Any]:
         import os

@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 import time
 
+import pytest
 from django.db import DatabaseError, connections
 
 import pool_core
@@ -206,3 +207,105 @@ def test_autocommit_left_off_is_restored_on_the_next_checkout(engine):
     assert wrapper.get_autocommit() is True
     assert wrapper.pool_driver_autocommit(wrapper.connection) is True
     connections[alias].close()
+
+
+
+class _HookFailed(Exception):
+    pass
+
+
+def _fail() -> None:
+    raise _HookFailed
+
+
+def _after_connect(alias: str, short: bool, history: str) -> tuple[dict, object, tuple[float, float]]:
+    """A fresh wrapper of *alias*: a full connect(), a checkout ended as *history* says, one more connect().
+
+    The last connect() takes the short reconnect if *short*, else Django's full
+    connect() (the short way is ruled out by clearing _pool_reconnect_state).
+    *history*: "closed" (close()), "obsolete" (the request-end check,
+    close_if_unusable_or_obsolete(), under CONN_MAX_AGE=0: health_check_done
+    is left False) or "commit_hook_raised" (an on_commit() callback raised,
+    which leaves run_commit_hooks_on_set_autocommit_on set). Returns (a copy of
+    wrapper.__dict__ right after the last connect(), the wrapper, the monotonic
+    bracket of that connect()); the wrapper is closed.
+    """
+    from django.db import transaction
+
+    wrapper = connections.create_connection(alias)
+    connections[alias] = wrapper  # atomic(using=alias) and on_commit() act on this wrapper
+    try:
+        wrapper.ensure_connection()
+        if history == "obsolete":
+            wrapper.close_if_unusable_or_obsolete()
+            assert wrapper.connection is None and wrapper.health_check_done is False
+        else:
+            if history == "commit_hook_raised":
+                with pytest.raises(_HookFailed):
+                    with transaction.atomic(using=alias):
+                        transaction.on_commit(_fail, using=alias)
+                assert wrapper.run_commit_hooks_on_set_autocommit_on is True
+            wrapper.close()
+        state = wrapper._pool_reconnect_state
+        assert state is not None
+        if not short:
+            wrapper._pool_reconnect_state = None
+        before = time.monotonic()
+        wrapper.connect()
+        after = time.monotonic()
+        # Which way it went: only the full connect() records a new state.
+        assert (wrapper._pool_reconnect_state is state) is short
+        return dict(wrapper.__dict__), wrapper, (before, after)
+    finally:
+        wrapper.close()
+        del connections[alias]
+
+
+def _comparable(wrapper, value):
+    """*value* with what refers to *wrapper* itself replaced by what can be compared across wrappers."""
+    import inspect
+
+    if value is wrapper:
+        return "<the wrapper>"
+    if inspect.ismethod(value) and value.__self__ is wrapper:
+        return ("method of the wrapper", value.__func__)
+    if getattr(value, "connection", None) is wrapper or getattr(value, "wrapper", None) is wrapper:
+        # features, ops, client, creation, introspection, validation, wrap_database_errors: one per wrapper.
+        return ("object of the wrapper", type(value))
+    if isinstance(value, type(threading.Lock())):
+        return ("a lock", value.locked())  # _thread_sharing_lock: one per wrapper
+    if type(value).__eq__ is object.__eq__ and hasattr(value, "__dict__"):
+        # Compared by identity, made per wrapper (django-tenants' FakeTenant): compare the contents.
+        return ("an instance", type(value), vars(value))
+    return value
+
+
+@pytest.mark.requires("short_reconnect")
+@pytest.mark.parametrize("history", ["closed", "obsolete", "commit_hook_raised"])
+def test_short_reconnect_leaves_the_wrapper_as_djangos_connect_does(engine, history):
+    """PoolingMixin._pool_reconnect copies the body of Django's connect() (of the Django
+    version running the test): both must leave the same wrapper state.
+
+    Two fresh wrappers of the same alias get the same history; the last
+    connect() of one takes the short reconnect, of the other Django's full
+    connect(). Both get the same (only) physical connection, set up already.
+    """
+    alias = engine.make_alias(
+        {"POOL_SIZE": 1, "MAX_OVERFLOW": 0, "PRE_PING_IDLE": 60}, CONN_MAX_AGE=0, CONN_HEALTH_CHECKS=True
+    )
+    engine.backend_id(alias)  # the physical connection is opened and set up once, then parked
+    connections[alias].close()
+    short, short_wrapper, short_when = _after_connect(alias, True, history)
+    full, full_wrapper, full_when = _after_connect(alias, False, history)
+    assert short.keys() == full.keys()
+    # Legitimately different, checked apart:
+    #  - close_at: monotonic() + CONN_MAX_AGE (0) at the time of each connect();
+    #  - _pool_fairy: the pool's proxy of the same physical connection (one per checkout).
+    for name, state, (before, after) in (("short", short, short_when), ("full", full, full_when)):
+        assert before <= state.pop("close_at") <= after, name
+        fairy = state.pop("_pool_fairy")
+        assert fairy is not None and fairy.dbapi_connection is state["connection"], name
+    assert short["connection"] is not None and short["connection"] is full["connection"]
+    assert {k: _comparable(short_wrapper, v) for k, v in short.items()} == {
+        k: _comparable(full_wrapper, v) for k, v in full.items()
+    }

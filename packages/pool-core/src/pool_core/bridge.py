@@ -25,7 +25,7 @@ import decimal
 import math
 import uuid
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._masking import mask_password
 from .cursor import convert
@@ -370,8 +370,6 @@ class BridgeCursor:
     def close(self) -> None:
         try:
             self._cursor.close()
-        except self._driver.errors:
-            pass
         except Exception:
             pass
 
@@ -474,18 +472,26 @@ class BridgeWrapperMixin:
     #: OPTIONS keys consumed by the bridge itself (not driver properties).
     bridge_option_keys: tuple[str, ...] = ()
 
+    if TYPE_CHECKING:
+        # Set by Django's BaseDatabaseWrapper, which comes later in the bases.
+        settings_dict: dict[str, Any]
+        connection: Any
+        wrap_database_errors: Any
+        ops: Any
+        features: Any
+
     def bridge_connect(self, conn_params: dict[str, Any]) -> Any:
         raise NotImplementedError
 
     def bridge_driver_options(self) -> dict[str, Any]:
         """OPTIONS minus the keys the bridge and Django consume."""
-        options = dict(self.settings_dict.get("OPTIONS") or {})  # type: ignore[attr-defined]
+        options = dict(self.settings_dict.get("OPTIONS") or {})
         for key in self.bridge_option_keys:
             options.pop(key, None)
         return options
 
     def get_connection_params(self) -> dict[str, Any]:
-        s = self.settings_dict  # type: ignore[attr-defined]
+        s = self.settings_dict
         return {
             "host": s.get("HOST") or "",
             "port": s.get("PORT") or "",
@@ -505,20 +511,20 @@ class BridgeWrapperMixin:
     def create_cursor(self, name: str | None = None) -> Any:
         # Server-side (named) cursors are a native-driver feature: a bridge
         # always fetches through a plain cursor.
-        return self.connection.cursor()  # type: ignore[attr-defined]
+        return self.connection.cursor()
 
     def chunked_cursor(self) -> Any:
         return self._cursor()  # type: ignore[attr-defined]
 
     def _set_autocommit(self, autocommit: bool) -> None:
-        with self.wrap_database_errors:  # type: ignore[attr-defined]
-            self.connection.autocommit = autocommit  # type: ignore[attr-defined]
+        with self.wrap_database_errors:
+            self.connection.autocommit = autocommit
 
     def is_usable(self) -> bool:
-        if self.connection is None:  # type: ignore[attr-defined]
+        if self.connection is None:
             return False
         try:
-            with self.connection.cursor() as cursor:  # type: ignore[attr-defined]
+            with self.connection.cursor() as cursor:
                 cursor.execute("SELECT 1")
                 cursor.fetchall()
         except Exception:
@@ -624,7 +630,7 @@ class PostgresBridgeMixin(BridgeWrapperMixin):
     def get_new_connection(self, conn_params: dict[str, Any]) -> Any:
         connection = super().get_new_connection(conn_params)
         self.pool_adopt_connection(connection)  # type: ignore[attr-defined]
-        level = self.settings_dict["OPTIONS"].get("isolation_level")  # type: ignore[attr-defined]
+        level = self.settings_dict["OPTIONS"].get("isolation_level")
         if level is not None:
             with connection.cursor() as cursor:
                 cursor.execute(
@@ -648,11 +654,11 @@ class PostgresBridgeMixin(BridgeWrapperMixin):
             current = cursor.fetchone()[0]
             if current == timezone_name:
                 return False
-            cursor.execute(self.ops.set_time_zone_sql(), [timezone_name])  # type: ignore[attr-defined]
+            cursor.execute(self.ops.set_time_zone_sql(), [timezone_name])
         return True
 
     def _configure_role(self, connection: Any) -> bool:
-        new_role = self.settings_dict["OPTIONS"].get("assume_role")  # type: ignore[attr-defined]
+        new_role = self.settings_dict["OPTIONS"].get("assume_role")
         if not new_role:
             return False
         with connection.cursor() as cursor:
@@ -661,9 +667,9 @@ class PostgresBridgeMixin(BridgeWrapperMixin):
         return True
 
     def ensure_timezone(self) -> bool:
-        if self.connection is None:  # type: ignore[attr-defined]
+        if self.connection is None:
             return False
-        changed = self._configure_timezone(self.connection)  # type: ignore[attr-defined]
+        changed = self._configure_timezone(self.connection)
         self._pool_session_applied()  # type: ignore[attr-defined]
         return changed
 
@@ -700,14 +706,14 @@ class MySQLBridgeMixin(BridgeWrapperMixin):
     def get_new_connection(self, conn_params: dict[str, Any]) -> Any:
         self.bridge_driver.mysql_args = True
         connection = super().get_new_connection(conn_params)
-        init = self.settings_dict["OPTIONS"].get("init_command")  # type: ignore[attr-defined]
+        init = self.settings_dict["OPTIONS"].get("init_command")
         if init:
             with connection.cursor() as cursor:
                 cursor.execute(init)
         return connection
 
     def create_cursor(self, name: str | None = None) -> Any:
-        return _MySQLBridgeCursor(self.connection.cursor())  # type: ignore[attr-defined]
+        return _MySQLBridgeCursor(self.connection.cursor())
 
 
 class _MySQLBridgeCursor:
@@ -816,7 +822,7 @@ class OracleBridgeMixin(BridgeWrapperMixin):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.features.can_return_columns_from_insert = False  # type: ignore[attr-defined]
+        self.features.can_return_columns_from_insert = False
 
     def get_connection_params(self) -> dict[str, Any]:
         params = super().get_connection_params()
@@ -830,7 +836,7 @@ class OracleBridgeMixin(BridgeWrapperMixin):
         from django.db.backends.base.base import BaseDatabaseWrapper
 
         BaseDatabaseWrapper.init_connection_state(self)  # type: ignore[arg-type]
-        with self.connection.cursor() as cursor:  # type: ignore[attr-defined]
+        with self.connection.cursor() as cursor:
             cursor.execute("ALTER SESSION SET NLS_TERRITORY = 'AMERICA'")
             cursor.execute(
                 "ALTER SESSION SET NLS_DATE_FORMAT = 'YYYY-MM-DD HH24:MI:SS'"
@@ -840,13 +846,13 @@ class OracleBridgeMixin(BridgeWrapperMixin):
         self.operators = self._standard_operators  # type: ignore[attr-defined]
         self.pattern_ops = self._standard_pattern_ops  # type: ignore[attr-defined]
         if not self.get_autocommit():  # type: ignore[attr-defined]
-            self.connection.commit()  # type: ignore[attr-defined]
+            self.connection.commit()
 
     def is_usable(self) -> bool:
-        if self.connection is None:  # type: ignore[attr-defined]
+        if self.connection is None:
             return False
         try:
-            with self.connection.cursor() as cursor:  # type: ignore[attr-defined]
+            with self.connection.cursor() as cursor:
                 cursor.execute("SELECT 1 FROM DUAL")
                 cursor.fetchall()
         except Exception:

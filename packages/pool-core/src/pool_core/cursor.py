@@ -1,17 +1,17 @@
-"""A DB-API cursor proxy converting Django's parameter styles for drivers that need it.
+"""Converting Django's parameter styles for drivers that need it.
 
 Django writes ``%s`` with a sequence and ``%(name)s`` with a mapping (and
 ``%%`` for a literal percent sign). Drivers such as JDBC (via JPype) and ODBC
-take ``?`` placeholders; this proxy rewrites SQL and parameters with sqlparams.
+take ``?`` placeholders; convert() rewrites SQL and parameters with sqlparams.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from functools import cache, lru_cache
 from typing import Any
 
-__all__ = ["ParamStyleCursor", "convert"]
+__all__ = ["convert"]
 
 
 @cache
@@ -35,39 +35,3 @@ def convert(sql: str, params: Any, out_style: str) -> tuple[str, Any]:
     if in_style == "format" and not isinstance(params, (list, tuple)):
         params = list(params)
     return _converter(in_style, out_style).format(sql, params)  # type: ignore[no-any-return]
-
-
-class ParamStyleCursor:
-    """Proxy a DB-API cursor, converting placeholders to *paramstyle*."""
-
-    def __init__(self, cursor: Any, paramstyle: str) -> None:
-        self._cursor = cursor
-        self._style = paramstyle
-
-    def execute(self, sql: str, params: Any = None) -> Any:
-        sql, params = convert(sql, params, self._style)
-        if params is None:
-            return self._cursor.execute(sql)
-        return self._cursor.execute(sql, params)
-
-    def executemany(self, sql: str, param_list: Iterable[Any]) -> Any:
-        rows = list(param_list)
-        if not rows:
-            return None
-        converted = [convert(sql, p, self._style) for p in rows]
-        return self._cursor.executemany(converted[0][0], [p for _, p in converted])
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._cursor, name)
-
-    def __iter__(self) -> Any:
-        return iter(self._cursor)
-
-    def __enter__(self) -> ParamStyleCursor:
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
-
-    def close(self) -> None:
-        self._cursor.close()

@@ -21,11 +21,10 @@ from . import registry
 from ._masking import mask_password
 from .deadline import DeadlineCursorDebugWrapper, DeadlineCursorWrapper, run_with_deadline
 from .options import check_connect_timeout, parse_options
+from .pool import INIT_DONE as _INIT_DONE
 from .pool import UNKNOWN, AliasPool
 
 NO_DB_ALIAS = "__no_db__"
-#: record.info key: the pool_session_signature() Django's set-up last ran under.
-_INIT_DONE = "django_init"
 
 logger = logging.getLogger("pool_core")
 
@@ -411,6 +410,10 @@ class PoolingMixin:
         self.connection = dbapi_connection
         self.pool_adopt_connection(dbapi_connection)
         self.autocommit = True
+        if self.run_commit_hooks_on_set_autocommit_on:  # type: ignore[has-type]
+            # What set_autocommit(True) does, e.g. after an on_commit() callback raised.
+            self.run_and_clear_commit_hooks()  # type: ignore[attr-defined]
+            self.run_commit_hooks_on_set_autocommit_on = False
         connection_created.send(sender=self.__class__, connection=self)
         self.run_on_commit: list[Any] = []
         return True

@@ -7,7 +7,6 @@ import logging
 import os
 import random
 import select
-import socket
 import sys
 import threading
 import time
@@ -35,6 +34,10 @@ logger = logging.getLogger("pool_core")
 
 # Transaction states reported by a vendor's ``pool_transaction_state``.
 IDLE, IN_TRANSACTION, BROKEN, UNKNOWN = 0, 1, 2, 3
+
+#: record.info key: the pool_session_signature() Django's set-up last ran under
+#: (set by PoolingMixin; dropped here whenever the session is new or reset).
+INIT_DONE = "django_init"
 
 _COUNTERS = (
     "connections_created",
@@ -165,20 +168,6 @@ def _collect_garbage() -> bool:
         except ValueError:  # someone cleared gc.callbacks meanwhile
             pass
     return bool(started)
-
-
-def _shutdown_socket(fd: int) -> None:
-    """Shut down a driver's socket (both directions) without closing its descriptor."""
-    try:
-        sock = socket.socket(fileno=os.dup(fd))
-    except Exception:
-        return
-    try:
-        sock.shutdown(socket.SHUT_RDWR)
-    except OSError:
-        pass
-    finally:
-        sock.close()  # closes the duplicate only
 
 
 class _Waiter:
@@ -647,7 +636,7 @@ class AliasPool:
         info["pid"] = os.getpid()
         info["last_used"] = time.monotonic()
         info.pop("suspect", None)
-        info.pop("django_init", None)
+        info.pop(INIT_DONE, None)
         info.pop("query_timed_out", None)
         if self.options.query_timeout is not None:
             # Read once, in the thread that opened it: the housekeeper shuts
@@ -800,7 +789,7 @@ class AliasPool:
             if not self.vendor.pool_reset_session(dbapi_connection):
                 info["reset_by_reconnect"] = True
                 raise sa_exc.DisconnectionError("session reset by reconnecting")
-            info.pop("django_init", None)
+            info.pop(INIT_DONE, None)
 
     def _on_checkin(self, dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
         info = record.info
@@ -1066,7 +1055,7 @@ class AliasPool:
                     info["reset_by_reconnect"] = True
                     fairy.invalidate()
                     return
-                info.pop("django_init", None)
+                info.pop(INIT_DONE, None)
         except Exception as e:
             logger.info(
                 "pool %r: discarding a connection that could not be reset on return (%s)",
@@ -1159,18 +1148,6 @@ class AliasPool:
             "checkout_wait_ms_p99": _quantile(buckets, wait_count, 0.99, wait_max),
             "checkout_wait_ms_buckets": cumulative,
         }
-
-    def overdue(self) -> list[tuple[float, str, str]]:
-        """Checkouts held longer than LEAK_DETECTION_THRESHOLD: (seconds, thread, stack)."""
-        limit = self.options.leak_detection_threshold
-        if limit is None:
-            return []
-        now = time.monotonic()
-        return [
-            (now - h.since, h.owner_name(), format_stack(h.stack))
-            for h in list(self._held.values())
-            if now - h.since >= limit
-        ]
 
     def enforce_query_timeout(self, now: float) -> float:
         """Shut down the sockets of queries running past QUERY_TIMEOUT (housekeeper thread).

@@ -9,7 +9,7 @@ from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 
-from pool_core.bridge import BridgeDriver, BridgePoolHooks, BridgeWrapperMixin, make_error
+from pool_core.bridge import BridgeDriver, BridgeWrapperMixin, make_error
 
 from . import _jvm
 
@@ -284,6 +284,3 @@ def _connection_class() -> Any:
         _classes["connection"] = Connection
     return _classes["connection"]
 
-
-class JDBCPoolHooks(BridgePoolHooks):
-    pool_vendor_name = "jdbc"

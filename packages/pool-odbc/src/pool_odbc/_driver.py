@@ -10,7 +10,7 @@ from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 
-from pool_core.bridge import BridgeDriver, BridgePoolHooks, BridgeWrapperMixin, make_error, mask_password
+from pool_core.bridge import BridgeDriver, BridgeWrapperMixin, make_error, mask_password
 
 __all__ = ["ODBCDriver", "ODBCWrapperMixin", "ODBC_OPTION_KEYS", "connection_string"]
 
@@ -198,6 +198,3 @@ class ODBCWrapperMixin(BridgeWrapperMixin):
         self.odbc_configure(raw)
         return raw
 
-
-class ODBCPoolHooks(BridgePoolHooks):
-    pool_vendor_name = "odbc"
