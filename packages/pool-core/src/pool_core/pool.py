@@ -103,6 +103,12 @@ def _shutdown_socket(fd: int) -> None:
         sock.close()  # closes the duplicate only
 
 
+class _Grant(threading.Event):
+    """A waiter's wake-up call; *fairy* is what it was granted (True: a bare slot)."""
+
+    fairy: Any = True
+
+
 class _FairSlots:
     """A first-come, first-served counting semaphore.
 
@@ -110,13 +116,19 @@ class _FairSlots:
     again ahead of threads already waiting, which can starve a waiter into a
     timeout while the pool is healthy. Checkouts take a slot here first, in
     arrival order; a released slot is handed straight to the oldest waiter.
+    With *handoff* (CHECKOUT="transaction") a clean returned connection is
+    handed to the oldest waiter too, slot included, instead of going through
+    SQLAlchemy's checkin and checkout again.
     """
+
+    #: Hand parked connections straight to waiters (see park()).
+    handoff = False
 
     def __init__(self, slots: int, idle: list[Any] | None = None) -> None:
         self._slots = slots
         self._free = slots
         self._lock = threading.Lock()
-        self._waiters: deque[threading.Event] = deque()
+        self._waiters: deque[_Grant] = deque()
         #: AliasPool's parked connections (they keep their slot); see park().
         self._idle: list[Any] = [] if idle is None else idle
 
@@ -133,7 +145,7 @@ class _FairSlots:
             if self._free > 0 and not self._waiters:
                 self._free -= 1
                 return True
-            granted = threading.Event()
+            granted = _Grant()
             self._waiters.append(granted)
         deadline = time.monotonic() + timeout
         while True:
@@ -143,10 +155,10 @@ class _FairSlots:
             if remaining <= 0:
                 break
             if granted.wait(min(remaining, _WAIT_SLICE)):
-                return True
+                return granted.fairy
         with self._lock:
             if granted.is_set():  # handed over just as the wait timed out
-                return True
+                return granted.fairy
             self._waiters.remove(granted)
             return False
 
@@ -167,10 +179,18 @@ class _FairSlots:
                 self._waiters.popleft().set()
 
     def park(self, fairy: Any) -> bool:
-        """Keep *fairy* and its slot for the next checkout, unless a thread waits."""
+        """Keep *fairy* and its slot for the next checkout, unless a thread waits.
+
+        With *handoff* a waiting thread gets *fairy* and its slot at once.
+        """
         with self._lock:
             if self._waiters:
-                return False
+                if not self.handoff:
+                    return False
+                granted = self._waiters.popleft()
+                granted.fairy = fairy
+                granted.set()
+                return True
             self._idle.append(fairy)
             return True
 
@@ -258,6 +278,10 @@ class AliasPool:
         #: checkout/checkin machinery (see park() and checkout()).
         self._parked = state.parked
         self._slots = state.slots
+        if self._slots is not None:
+            # One alias, one CHECKOUT: a settings change that switches it
+            # replaces the pool, and the new one decides.
+            self._slots.handoff = options.checkout == "transaction"
         self._connect = connect
         self._connect_failed = False
         self._last_collect = 0.0
