@@ -12,9 +12,16 @@ says no session is needed:
   (``close_if_unusable_or_obsolete``).
 
 Giving back runs the request-mode return path (the mixin's ``_close()``:
-rolled back if a transaction is open, discarded if broken). The next
-statement checks a connection out again through Django's ``connect()`` (the
-mixin's short reconnect when a parked connection is ready).
+rolled back if a transaction is open, discarded if broken); while threads
+wait, the pool hands the connection straight to the oldest of them, slot
+included (``_FairSlots.park``). The next statement of a wrapper that gave
+its connection back takes one again without Django's full ``connect()``
+(``_relend``): the parked one if ready, else it waits in the pool's queue.
+Nothing the session depends on can have changed in between (the mixin's
+short-reconnect checks), so only what Django's ``connect()`` resets is reset
+and ``connection_created`` is sent, as Django sends it for each connect();
+``init_connection_state()`` runs only for a session not yet set up under
+this wrapper's settings (a new connection), through the full connect().
 
 The connection stays pinned while something needs the same session: an open
 atomic block, autocommit turned off, a cursor not yet closed (server-side
