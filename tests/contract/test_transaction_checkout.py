@@ -385,3 +385,51 @@ def test_forked_child_never_uses_the_parents_sessions(tx, pinned_at_fork):
     alive = tx.server_sessions()
     assert parked in alive
     assert _sid(alias, tx) in parent_ids
+
+
+def test_released_wrapper_gets_a_new_connection_set_up_by_djangos_connect(tx):
+    """Taking a connection again when only a new one is free: Django's set-up runs on it, none leaks."""
+    from django.db.backends.signals import connection_created
+
+    alias = tx.make_alias({**TX, "POOL_SIZE": 2, "MAX_OVERFLOW": 0, "TIMEOUT": 30})
+    conn = connections[alias]
+    created: list[object] = []
+
+    def receiver(sender, connection, **kwargs):
+        if connection is conn:
+            created.append(connection.connection)
+
+    connection_created.connect(receiver)
+    holding, done = threading.Event(), threading.Event()
+    other: list[int] = []
+
+    def pin_the_parked_one() -> None:
+        try:
+            with transaction.atomic(using=alias):
+                other.append(_sid(alias, tx))
+                holding.set()
+                done.wait(30)
+        finally:
+            connections[alias].close()
+
+    try:
+        first = _sid(alias, tx)  # the wrapper gives it back: parked
+        assert conn.connection is None and len(created) == 1
+        t = threading.Thread(target=pin_the_parked_one)
+        t.start()
+        assert holding.wait(30)
+        assert other == [first]  # the other thread took the parked connection
+        second = _sid(alias, tx)  # only a new connection is free
+        assert second != first
+        assert len(created) == 2 and created[1] is not None
+        if tx.vendor == "postgresql":
+            with conn.cursor() as cursor:  # Django's init_connection_state() ran on it
+                cursor.execute("SHOW TIME ZONE")
+                assert cursor.fetchone()[0] == conn.timezone_name
+        done.set()
+        t.join(30)
+    finally:
+        done.set()
+        connection_created.disconnect(receiver)
+    s = pool_core.stats(alias)
+    assert s["connections_created"] == 2 and s["connections_checked_out"] == 0
