@@ -433,3 +433,35 @@ def test_released_wrapper_gets_a_new_connection_set_up_by_djangos_connect(tx):
         connection_created.disconnect(receiver)
     s = pool_core.stats(alias)
     assert s["connections_created"] == 2 and s["connections_checked_out"] == 0
+
+
+def test_waiting_for_a_pinned_connection_times_out_then_recovers(tx):
+    """A checkout waiting behind a pinned session gets Django's error after TIMEOUT; its place is gone."""
+    from django.db import OperationalError
+
+    alias = tx.make_alias({**TX, "POOL_SIZE": 1, "MAX_OVERFLOW": 0, "TIMEOUT": 0.3})
+    holding, done = threading.Event(), threading.Event()
+    pinned_sid: list[int] = []
+
+    def pin() -> None:
+        try:
+            with transaction.atomic(using=alias):
+                pinned_sid.append(_sid(alias, tx))
+                holding.set()
+                done.wait(30)
+        finally:
+            connections[alias].close()
+
+    t = threading.Thread(target=pin)
+    t.start()
+    try:
+        assert holding.wait(30)
+        with pytest.raises(OperationalError, match=repr(alias)):
+            _sid(alias, tx)
+        s = pool_core.stats(alias)
+        assert s["checkout_timeouts"] == 1 and s["threads_waiting"] == 0
+    finally:
+        done.set()
+        t.join(30)
+    assert _sid(alias, tx) == pinned_sid[0]  # the slot went back, nobody stale in the queue
+    assert _held(alias) == 0

@@ -109,6 +109,33 @@ class _Grant(threading.Event):
     fairy: Any = True
 
 
+class _LockGrant:
+    """_Grant on a bare lock (no Condition): the wake-up of CHECKOUT="transaction" waiters.
+
+    Those wait at nearly every statement under contention; set() is called
+    once, by whoever pops the waiter from the queue.
+    """
+
+    __slots__ = ("_lock", "fairy")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._lock.acquire()
+        self.fairy: Any = True
+
+    def set(self) -> None:
+        self._lock.release()
+
+    def is_set(self) -> bool:
+        return not self._lock.locked()
+
+    def wait(self, timeout: float) -> bool:
+        if self._lock.acquire(True, timeout):
+            self._lock.release()  # is_set() stays true
+            return True
+        return False
+
+
 class _FairSlots:
     """A first-come, first-served counting semaphore.
 
@@ -128,7 +155,7 @@ class _FairSlots:
         self._slots = slots
         self._free = slots
         self._lock = threading.Lock()
-        self._waiters: deque[_Grant] = deque()
+        self._waiters: deque[_Grant | _LockGrant] = deque()
         #: AliasPool's parked connections (they keep their slot); see park().
         self._idle: list[Any] = [] if idle is None else idle
 
@@ -145,7 +172,7 @@ class _FairSlots:
             if self._free > 0 and not self._waiters:
                 self._free -= 1
                 return True
-            granted = _Grant()
+            granted = _LockGrant() if self.handoff else _Grant()
             self._waiters.append(granted)
         deadline = time.monotonic() + timeout
         while True:
