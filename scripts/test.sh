@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The one command that sets up a fresh machine and runs every test:
 #   bash scripts/test.sh            (extra args go to the matrix's pytest, e.g. -k fork;
-#                                    POOL_TEST_HEAVY=0 skips the heavy reliability run)
+#                                    POOL_TEST_HEAVY=0 skips the heavy reliability run,
+#                                    POOL_TEST_TXMODE=0 the CHECKOUT=transaction contract pass)
 # Installs system packages (as root, via apt), hatch in .ci-venv, then runs
 # lint, types and the test matrix (Django 5.2 / Python 3.11, Django 6 / 3.12, 3.13),
 # each with both driver pairs, against real PostgreSQL and MariaDB servers:
@@ -66,6 +67,12 @@ echo "== tests"
 # hatch runs every matrix env and stops at the first failure; pytest's exit
 # code 5 (no tests collected) is non-zero and fails the run too (and the summary says so).
 $HATCH run test:run "$@"
+if [ "${POOL_TEST_TXMODE:-1}" != 0 ]; then
+  # The contract suite again in CHECKOUT="transaction" (once, one env, both driver pairs).
+  # POOL_TEST_TXMODE=0 skips it.
+  echo "== contract suite, CHECKOUT=transaction"
+  $HATCH run test.py3.11-5.2:txmode
+fi
 if [ "${POOL_TEST_HEAVY:-1}" != 0 ]; then
   # Heavy fault/load scenarios: once (one env, both driver pairs), then the figures table.
   # Always in CI; POOL_TEST_HEAVY=0 skips them (e.g. with a -k subset of the matrix above).

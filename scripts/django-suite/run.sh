@@ -41,6 +41,20 @@ EXPECTED_DIFFERENCES=(
   "pool_pg|backends.postgresql.tests.Tests.test_connect_pool|tests Django's own psycopg_pool (OPTIONS['pool']), which pool_postgresql replaces and refuses by design (ImproperlyConfigured in check_settings)"
   "pool_pg|backends.postgresql.tests.Tests.test_connect_pool_with_timezone|same: connects with OPTIONS['pool']=True, which pool_postgresql refuses by design"
 )
+# With DJSUITE_POOL_OPTIONS='{"CHECKOUT": "transaction"}': tests that read
+# connection.connection after a statement, which transaction mode has given
+# back to the pool by then (README, "Transaction pooling").
+if [[ "${DJSUITE_POOL_OPTIONS:-}" == *'"transaction"'* ]]; then
+  for cfg in pool_pg pool_mysql; do
+    EXPECTED_DIFFERENCES+=(
+      "$cfg|backends.base.test_base.ConnectionHealthChecksTests.test_health_checks_enabled|CHECKOUT=transaction: wrapper.connection is None after the statement (given back), so 'a new connection' cannot be told by identity"
+      "$cfg|backends.base.test_base.ConnectionHealthChecksTests.test_set_autocommit_health_checks_enabled|same: compares wrapper.connection after statements in autocommit"
+    )
+  done
+  EXPECTED_DIFFERENCES+=(
+    "pool_pg|backends.postgresql.tests.Tests.test_bypass_timezone_configuration*|CHECKOUT=transaction: reads new_connection.connection after its cursor closed (None: given back)"
+  )
+fi
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 HERE="$ROOT/scripts/django-suite"

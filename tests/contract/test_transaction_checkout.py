@@ -6,7 +6,10 @@ Server session ids (pg_backend_pid() / CONNECTION_ID()) are the evidence.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import threading
+import time
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
@@ -243,3 +246,217 @@ def test_waiting_without_the_connection_frees_it_for_others(tx):
     assert 1 <= len(sessions) <= 4
     s = pool_core.stats(alias)
     assert s["connections_created"] <= 4 and s["checkout_timeouts"] == 0
+
+
+def _wait_for(predicate, timeout=15.0, what="condition"):
+    """Poll *predicate* until true; fail after *timeout* seconds (no sleep-and-hope)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.005)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_given_back_connection_goes_straight_to_the_waiter(tx):
+    """A waiting checkout gets the returned connection directly, not through the queue's checkin."""
+    from sqlalchemy import event
+
+    alias = tx.make_alias({**TX, "POOL_SIZE": 1, "MAX_OVERFLOW": 0, "TIMEOUT": 30})
+    holding, done = threading.Event(), threading.Event()
+    got: list[int] = []
+    errors: list[BaseException] = []
+
+    def holder() -> None:
+        try:
+            with transaction.atomic(using=alias):
+                got.append(_sid(alias, tx))
+                holding.set()
+                done.wait(30)
+        except BaseException as e:  # noqa: BLE001
+            errors.append(e)
+        finally:
+            connections[alias].close()
+
+    def waiter() -> None:
+        try:
+            got.append(_sid(alias, tx))
+        except BaseException as e:  # noqa: BLE001
+            errors.append(e)
+        finally:
+            connections[alias].close()
+
+    t1 = threading.Thread(target=holder)
+    t1.start()
+    assert holding.wait(30)
+    pool = pool_core.registry.get_existing(alias)
+    checkins: list[object] = []
+    event.listen(pool._pool, "checkin", lambda *a: checkins.append(a))
+    t2 = threading.Thread(target=waiter)
+    t2.start()
+    _wait_for(lambda: pool_core.stats(alias)["threads_waiting"] == 1, what="the waiter to queue")
+    done.set()
+    t1.join(30)
+    t2.join(30)
+    assert not errors, errors
+    assert len(got) == 2 and got[0] == got[1]  # the one session, handed over
+    assert checkins == []  # no checkin/checkout through SQLAlchemy's queue in between
+    s = pool_core.stats(alias)
+    assert s["connections_created"] == 1 and s["checkout_timeouts"] == 0
+
+
+def test_thread_dying_pinned_inside_atomic_is_reclaimed_and_rolled_back(tx):
+    """A thread that ends inside atomic() (its session pinned) does not starve the pool."""
+    from tests.testapp.models import Note
+
+    alias = tx.make_alias({**TX, "POOL_SIZE": 1, "MAX_OVERFLOW": 0, "TIMEOUT": 30})
+    started: list[int] = []
+
+    def worker() -> None:
+        _sid(alias, tx)  # a lease taken and given back first
+        atomic = transaction.atomic(using=alias)
+        atomic.__enter__()  # never exited: the thread dies pinned inside a transaction
+        Note.objects.using(alias).create(text="tx mode: from a dead thread")
+        started.append(_sid(alias, tx))
+
+    t = threading.Thread(target=worker, name="doomed-tx-worker")
+    t.start()
+    t.join(30)
+    assert started and not t.is_alive()
+    assert _held(alias) == 1  # still pinned by the dead thread
+    # The next statement (another thread's lease) reclaims it, rolled back.
+    assert _sid(alias, tx) == started[0]
+    s = pool_core.stats(alias)
+    assert s["connections_reclaimed"] == 1
+    assert s["rollbacks_on_return"] == 1
+    assert s["checkout_timeouts"] == 0
+    assert not Note.objects.using(alias).filter(text="tx mode: from a dead thread").exists()
+    assert _held(alias) == 0
+
+
+def _child_leases(engine, alias, queue) -> None:
+    try:
+        conn = connections[alias]
+        dropped = conn.connection is None and not conn.in_atomic_block
+        ids = [engine.backend_id(alias), engine.backend_id(alias)]
+        with transaction.atomic(using=alias):
+            ids.append(engine.backend_id(alias))
+        other: list[int] = []
+        t = threading.Thread(target=lambda: other.append(engine.backend_id(alias)))
+        t.start()
+        t.join(30)
+        queue.put(("ok", ids + other, dropped, pool_core.stats(alias)["pid"] == os.getpid()))
+    except BaseException as e:  # noqa: BLE001
+        queue.put(("error", repr(e), None, None))
+
+
+@pytest.mark.parametrize("pinned_at_fork", [False, True])
+def test_forked_child_never_uses_the_parents_sessions(tx, pinned_at_fork):
+    """After fork the child leases its own sessions, whether the parent was pinned or released."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork")
+    alias = tx.make_alias({**TX, "POOL_SIZE": 2, "MAX_OVERFLOW": 0})
+    parked = _sid(alias, tx)  # given back: parked in the parent's pool, wrapper released
+    assert connections[alias].connection is None
+    parent_ids = {parked}
+    queue = ctx.Queue()
+    with transaction.atomic(using=alias) if pinned_at_fork else contextlib.nullcontext():
+        if pinned_at_fork:
+            parent_ids.add(_sid(alias, tx))  # this thread's lease is pinned at fork time
+        else:
+            assert connections[alias].connection is None  # released at fork time
+        proc = ctx.Process(target=_child_leases, args=(tx, alias, queue))
+        proc.start()
+        status, ids, dropped, own_pool = queue.get(timeout=60)
+        proc.join(60)
+        assert proc.exitcode == 0
+        assert status == "ok", ids
+        assert dropped, "the child kept the parent's leased connection"
+        assert own_pool
+        assert not (set(ids) & parent_ids), (ids, parent_ids)
+        if pinned_at_fork:
+            assert _sid(alias, tx) in parent_ids  # the parent's pinned session still works
+    alive = tx.server_sessions()
+    assert parked in alive
+    assert _sid(alias, tx) in parent_ids
+
+
+def test_released_wrapper_gets_a_new_connection_set_up_by_djangos_connect(tx):
+    """Taking a connection again when only a new one is free: Django's set-up runs on it, none leaks."""
+    from django.db.backends.signals import connection_created
+
+    alias = tx.make_alias({**TX, "POOL_SIZE": 2, "MAX_OVERFLOW": 0, "TIMEOUT": 30})
+    conn = connections[alias]
+    created: list[object] = []
+
+    def receiver(sender, connection, **kwargs):
+        if connection is conn:
+            created.append(connection.connection)
+
+    connection_created.connect(receiver)
+    holding, done = threading.Event(), threading.Event()
+    other: list[int] = []
+
+    def pin_the_parked_one() -> None:
+        try:
+            with transaction.atomic(using=alias):
+                other.append(_sid(alias, tx))
+                holding.set()
+                done.wait(30)
+        finally:
+            connections[alias].close()
+
+    try:
+        first = _sid(alias, tx)  # the wrapper gives it back: parked
+        assert conn.connection is None and len(created) == 1
+        t = threading.Thread(target=pin_the_parked_one)
+        t.start()
+        assert holding.wait(30)
+        assert other == [first]  # the other thread took the parked connection
+        second = _sid(alias, tx)  # only a new connection is free
+        assert second != first
+        assert len(created) == 2 and created[1] is not None
+        if tx.vendor == "postgresql":
+            with conn.cursor() as cursor:  # Django's init_connection_state() ran on it
+                cursor.execute("SHOW TIME ZONE")
+                assert cursor.fetchone()[0] == conn.timezone_name
+        done.set()
+        t.join(30)
+    finally:
+        done.set()
+        connection_created.disconnect(receiver)
+    s = pool_core.stats(alias)
+    assert s["connections_created"] == 2 and s["connections_checked_out"] == 0
+
+
+def test_waiting_for_a_pinned_connection_times_out_then_recovers(tx):
+    """A checkout waiting behind a pinned session gets Django's error after TIMEOUT; its place is gone."""
+    from django.db import OperationalError
+
+    alias = tx.make_alias({**TX, "POOL_SIZE": 1, "MAX_OVERFLOW": 0, "TIMEOUT": 0.3})
+    holding, done = threading.Event(), threading.Event()
+    pinned_sid: list[int] = []
+
+    def pin() -> None:
+        try:
+            with transaction.atomic(using=alias):
+                pinned_sid.append(_sid(alias, tx))
+                holding.set()
+                done.wait(30)
+        finally:
+            connections[alias].close()
+
+    t = threading.Thread(target=pin)
+    t.start()
+    try:
+        assert holding.wait(30)
+        with pytest.raises(OperationalError, match=repr(alias)):
+            _sid(alias, tx)
+        s = pool_core.stats(alias)
+        assert s["checkout_timeouts"] == 1 and s["threads_waiting"] == 0
+    finally:
+        done.set()
+        t.join(30)
+    assert _sid(alias, tx) == pinned_sid[0]  # the slot went back, nobody stale in the queue
+    assert _held(alias) == 0

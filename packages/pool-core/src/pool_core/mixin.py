@@ -393,6 +393,13 @@ class PoolingMixin:
             pool._unpark_to_queue(fairy)  # the full connect() gets it from the queue
             return False
         pool.count_parked_checkout()
+        self._pool_adopt_checkout(pool, fairy)
+        return True
+
+    def _pool_adopt_checkout(self, pool: AliasPool, fairy: Any) -> None:
+        """The rest of _pool_reconnect(): take *fairy*, a session set up for this wrapper."""
+        s = self.settings_dict  # type: ignore[attr-defined]
+        dbapi_connection = fairy.dbapi_connection
         # The state Django's connect() resets, in its order.
         self.in_atomic_block = False
         self.savepoint_ids: list[str] = []
@@ -416,7 +423,6 @@ class PoolingMixin:
             self.run_commit_hooks_on_set_autocommit_on = False
         connection_created.send(sender=self.__class__, connection=self)
         self.run_on_commit: list[Any] = []
-        return True
 
     def is_usable(self) -> bool:
         # After close() the connection belongs to the pool and this wrapper

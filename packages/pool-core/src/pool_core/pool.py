@@ -170,17 +170,37 @@ def _collect_garbage() -> bool:
     return bool(started)
 
 
-class _Waiter:
-    """A checkout waiting for a slot; *fairy* is set when a connection is handed over with it."""
+class _Grant(threading.Event):
+    """A waiter's wake-up call; *fairy* is what it was granted (True: a bare slot)."""
 
-    __slots__ = ("event", "fairy")
+    fairy: Any = True
+
+
+class _LockGrant:
+    """_Grant on a bare lock (no Condition): the wake-up of CHECKOUT="transaction" waiters.
+
+    Those wait at nearly every statement under contention; set() is called
+    once, by whoever pops the waiter from the queue.
+    """
+
+    __slots__ = ("_lock", "fairy")
 
     def __init__(self) -> None:
-        self.event = threading.Event()
-        self.fairy: Any = None
+        self._lock = threading.Lock()
+        self._lock.acquire()
+        self.fairy: Any = True
 
-    def outcome(self) -> Any:
-        return True if self.fairy is None else self.fairy
+    def set(self) -> None:
+        self._lock.release()
+
+    def is_set(self) -> bool:
+        return not self._lock.locked()
+
+    def wait(self, timeout: float) -> bool:
+        if self._lock.acquire(True, timeout):
+            self._lock.release()  # is_set() stays true
+            return True
+        return False
 
 
 class _FairSlots:
@@ -189,14 +209,20 @@ class _FairSlots:
     SQLAlchemy's queue lets a thread that just returned a connection take it
     again ahead of threads already waiting, which can starve a waiter into a
     timeout while the pool is healthy. Checkouts take a slot here first, in
-    arrival order; a released slot is handed straight to the oldest waiter.
+    arrival order; a released slot is handed straight to the oldest waiter,
+    and so is a clean returned connection, slot included (see park()),
+    instead of going through SQLAlchemy's checkin and checkout again.
     """
+
+    #: Waiters wait on a bare lock (_LockGrant) instead of an Event: the pools of
+    #: CHECKOUT="transaction", whose threads wait at nearly every statement under contention.
+    handoff = False
 
     def __init__(self, slots: int, idle: list[Any] | None = None) -> None:
         self._slots = slots
         self._free = slots
         self._lock = threading.Lock()
-        self._waiters: deque[_Waiter] = deque()
+        self._waiters: deque[_Grant | _LockGrant] = deque()
         #: AliasPool's parked connections (they keep their slot); see park().
         self._idle: list[Any] = [] if idle is None else idle
         self._closed = False
@@ -222,7 +248,7 @@ class _FairSlots:
                 return True
             if max_waiting and len(self._waiters) >= max_waiting:
                 return _SHED
-            granted = _Waiter()
+            granted = _LockGrant() if self.handoff else _Grant()
             self._waiters.append(granted)
         deadline = time.monotonic() + timeout
         while True:
@@ -231,18 +257,18 @@ class _FairSlots:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 break
-            if granted.event.wait(min(remaining, _WAIT_SLICE)):
-                return granted.outcome()
+            if granted.wait(min(remaining, _WAIT_SLICE)):
+                return granted.fairy
         with self._lock:
-            if granted.event.is_set():  # handed over just as the wait timed out
-                return granted.outcome()
+            if granted.is_set():  # handed over just as the wait timed out
+                return granted.fairy
             self._waiters.remove(granted)
             return False
 
     def release(self) -> None:
         with self._lock:
             if self._free >= 0 and self._waiters:
-                self._waiters.popleft().event.set()
+                self._waiters.popleft().set()
             else:
                 self._free += 1  # below zero after a shrink: the slot is gone
 
@@ -253,7 +279,7 @@ class _FairSlots:
             self._slots = slots
             while self._free > 0 and self._waiters:
                 self._free -= 1
-                self._waiters.popleft().event.set()
+                self._waiters.popleft().set()
 
     def try_acquire(self) -> bool:
         """Take a free slot if one is free and nobody waits; never waits."""
@@ -271,9 +297,9 @@ class _FairSlots:
         """
         with self._lock:
             if self._waiters:
-                waiter = self._waiters.popleft()
-                waiter.fairy = fairy
-                waiter.event.set()
+                granted = self._waiters.popleft()
+                granted.fairy = fairy
+                granted.set()
                 return True
             self._idle.append(fairy)
             return True
@@ -288,7 +314,7 @@ class _FairSlots:
             while self._waiters:
                 waiter = self._waiters.popleft()
                 waiter.fairy = _CLOSED
-                waiter.event.set()
+                waiter.set()
 
 
 class AliasState:
@@ -373,6 +399,10 @@ class AliasPool:
         #: checkout/checkin machinery (see park() and checkout()).
         self._parked = state.parked
         self._slots = state.slots
+        if self._slots is not None:
+            # One alias, one CHECKOUT: a settings change that switches it
+            # replaces the pool, and the new one decides.
+            self._slots.handoff = options.checkout == "transaction"
         self._connect = connect
         self._connect_failed = False
         self._last_collect = 0.0
