@@ -48,6 +48,8 @@ REQUEST_MODE_ONLY: dict[str, str] = {
     "test_waiters_are_served_in_arrival_order": _HOLDS + ": nobody waits",
     "test_bound_holds_while_connections_of_the_old_settings_are_checked_out": (
         _HOLDS + "; test_transaction_checkout.py's pinned-session tests cover the bound in this mode"),
+    "test_dead_thread_is_reclaimed_although_another_collection_was_running": (
+        _HOLDS + "; transaction mode's dead-thread case: test_transaction_checkout.py (pinned in atomic())"),
     "test_reset_session_restores_a_fresh_session": (
         "checks that a SET survives until close(); in transaction mode RESET_SESSION resets the "
         "session at every return, i.e. after each statement"),

@@ -36,9 +36,10 @@ class _Holders:
 
     def _hold(self, engine, i: int) -> None:
         try:
-            self.ids[i] = engine.backend_id(self.alias)
-            self.holding.wait(30)
-            self.release[i].wait(30)
+            with pool_core.pinned(self.alias):  # holds in CHECKOUT="transaction" too
+                self.ids[i] = engine.backend_id(self.alias)
+                self.holding.wait(30)
+                self.release[i].wait(30)
         except BaseException as e:  # noqa: BLE001
             self.errors.append(e)
         finally:
