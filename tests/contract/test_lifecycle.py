@@ -352,6 +352,28 @@ def test_housekeeper_sends_keepalives(engine):
     assert pool_core.stats(alias)["pings_failed"] == 0
 
 
+def test_keepalive_racing_a_dispose_closes_the_connection(engine):
+    """A connection out of the queue for its keepalive ping when the pool is retired is closed.
+
+    It used to be put back into the disposed pool's queue, where nothing closes it: a server
+    session left open (over JDBC until the JVM's garbage collector ran).
+    """
+    alias = engine.make_alias({"POOL_SIZE": 1, "MAX_OVERFLOW": 0, "KEEPALIVE_TIME": 30, "PRE_PING_IDLE": 3600})
+    backend = engine.backend_id(alias)
+    connections[alias].close()
+    pool = get_existing(alias)
+    real_ping = pool._ping
+
+    def ping_while_disposed(dbapi_connection):
+        pool_core.dispose(alias)  # as another thread would, mid-ping
+        return real_ping(dbapi_connection)
+
+    pool._ping = ping_while_disposed
+    assert pool.keepalive(time.monotonic() + 31) == 1
+    assert pool.stats()["connections_open"] == 0
+    assert _wait_until(lambda: backend not in engine.server_sessions())
+
+
 def test_keepalive_off_by_default(engine):
     alias = engine.make_alias({"POOL_SIZE": 1, "MAX_OVERFLOW": 0})
     engine.backend_id(alias)

@@ -951,6 +951,11 @@ class AliasPool:
                     p._dec_overflow()  # type: ignore[attr-defined]
             finally:
                 slots.release()
+        if self.retired:
+            # Retired while a connection was out for its ping: it went back into
+            # the disposed queue, which nothing closes any more (retire() sets
+            # retired before it disposes, so one of the two closes it).
+            self.close_idle()
         return pinged
 
     def fill(self) -> int:
@@ -973,6 +978,8 @@ class AliasPool:
                 raise
             queue.put(record, False)
             opened += 1
+        if self.retired:
+            self.close_idle()  # retired meanwhile: see keepalive()
         return opened
 
     def begin_drain(self) -> None:
