@@ -33,6 +33,17 @@ def _sid(alias: str, engine) -> int:
     return engine.backend_id(alias)
 
 
+def _pin_in_atomic(alias: str, tx, sids: list[int], holding: threading.Event, done: threading.Event) -> None:
+    """In this thread: hold one session inside atomic() (noting its id in *sids*) until *done*."""
+    try:
+        with transaction.atomic(using=alias):
+            sids.append(_sid(alias, tx))
+            holding.set()
+            done.wait(30)
+    finally:
+        connections[alias].close()
+
+
 def _held(alias: str) -> int:
     s = pool_core.stats(alias)
     return 0 if s is None else int(s["connections_checked_out"])
@@ -398,19 +409,10 @@ def test_released_wrapper_gets_a_new_connection_set_up_by_djangos_connect(tx):
     holding, done = threading.Event(), threading.Event()
     other: list[int] = []
 
-    def pin_the_parked_one() -> None:
-        try:
-            with transaction.atomic(using=alias):
-                other.append(_sid(alias, tx))
-                holding.set()
-                done.wait(30)
-        finally:
-            connections[alias].close()
-
     try:
         first = _sid(alias, tx)  # the wrapper gives it back: parked
         assert conn.connection is None and len(created) == 1
-        t = threading.Thread(target=pin_the_parked_one)
+        t = threading.Thread(target=_pin_in_atomic, args=(alias, tx, other, holding, done))
         t.start()
         assert holding.wait(30)
         assert other == [first]  # the other thread took the parked connection
@@ -438,16 +440,7 @@ def test_waiting_for_a_pinned_connection_times_out_then_recovers(tx):
     holding, done = threading.Event(), threading.Event()
     pinned_sid: list[int] = []
 
-    def pin() -> None:
-        try:
-            with transaction.atomic(using=alias):
-                pinned_sid.append(_sid(alias, tx))
-                holding.set()
-                done.wait(30)
-        finally:
-            connections[alias].close()
-
-    t = threading.Thread(target=pin)
+    t = threading.Thread(target=_pin_in_atomic, args=(alias, tx, pinned_sid, holding, done))
     t.start()
     try:
         assert holding.wait(30)
