@@ -10,7 +10,8 @@ from __future__ import annotations
 import itertools
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 from django.db import connections
@@ -57,6 +58,35 @@ def drop_engine(e: Engine) -> None:
         e.drop_database()
     finally:
         e.admin_close()
+
+
+def private_engine(label: str, *, before_drop: Callable[[Engine], None] | None = None) -> Any:
+    """A fixture: an Engine per vendor on the session's private (restartable) servers.
+
+    *before_drop* runs before the database is dropped (e.g. resume a server a
+    failed test left stopped).
+    """
+
+    @pytest.fixture(params=VENDORS)
+    def eng(request, private_servers, fresh_pools):
+        e = make_engine(private_servers[request.param], request.param, label)
+        yield e
+        if before_drop is not None:
+            before_drop(e)
+        drop_engine(e)
+
+    return eng
+
+
+def run_threads(worker: Callable[[int], None], count: int, seconds: float) -> None:
+    """Run worker(0..count-1) in *count* threads; fail if one is still running after *seconds* each."""
+    threads = [threading.Thread(target=worker, args=(n,), name=f"worker-{n}") for n in range(count)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(seconds)
+    alive = [t.name for t in threads if t.is_alive()]
+    assert not alive, f"threads still running after {seconds} s: {alive}"
 
 
 def shared_server(vendor: str) -> _servers.Server:

@@ -18,7 +18,7 @@ from django.db.utils import DatabaseError
 
 import pool_core
 from tests.reliability._figures import record
-from tests.reliability.conftest import VENDORS, Monitor, drop_engine, make_engine, wait_until
+from tests.reliability.conftest import Monitor, private_engine, wait_until
 from tests.testapp.models import Note
 
 pytestmark = pytest.mark.heavy
@@ -27,11 +27,7 @@ THREADS, SIZE, OVERFLOW = 16, 4, 4
 ROUNDS = 10
 
 
-@pytest.fixture(params=VENDORS)
-def eng(request, private_servers, fresh_pools):
-    e = make_engine(private_servers[request.param], request.param, "kill")
-    yield e
-    drop_engine(e)
+eng = private_engine("kill")
 
 
 def _in_flight_sql(eng) -> str:

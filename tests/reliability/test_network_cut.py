@@ -21,7 +21,7 @@ import pool_core
 from pool_core import PoolTimeout
 from tests._proxy import Proxy
 from tests.reliability._figures import record
-from tests.reliability.conftest import VENDORS, Monitor, drop_engine, make_engine, wait_until
+from tests.reliability.conftest import Monitor, private_engine, wait_until
 from tests.reliability.conftest import _established_client_ports as conftest_established
 from tests.testapp.models import Note
 
@@ -43,11 +43,7 @@ TIMEOUT, CONNECT_TIMEOUT, READ_TIMEOUT = 3, 2, 3
 CHECKOUT_LIMIT = TIMEOUT + 3 * CONNECT_TIMEOUT + 10
 
 
-@pytest.fixture(params=VENDORS)
-def eng(request, private_servers, fresh_pools):
-    e = make_engine(private_servers[request.param], request.param, "cut")
-    yield e
-    drop_engine(e)
+eng = private_engine("cut")
 
 
 def test_black_hole_then_recovery(eng):

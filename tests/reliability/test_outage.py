@@ -18,20 +18,19 @@ from django.db.utils import OperationalError
 
 import pool_core
 from tests import _servers
-from tests.reliability.conftest import VENDORS, drop_engine, make_engine
+from tests.reliability.conftest import private_engine
 
 pytestmark = pytest.mark.heavy
 
 SIZE, OVERFLOW, TIMEOUT = 2, 2, 1.0
 
 
-@pytest.fixture(params=VENDORS)
-def eng(request, private_servers, fresh_pools):
-    e = make_engine(private_servers[request.param], request.param, "outage")
-    yield e
+def _resume_if_down(e) -> None:
     if not _servers._port_open(e.server.host, e.server.port):
         e.server.resume()  # the test failed while the server was down
-    drop_engine(e)
+
+
+eng = private_engine("outage", before_drop=_resume_if_down)
 
 
 def _request(eng, alias: str) -> int:

@@ -25,7 +25,14 @@ from django.db.utils import DatabaseError
 
 import pool_core
 from tests.reliability._figures import record
-from tests.reliability.conftest import Monitor, drop_engine, make_engine, shared_server, wait_until
+from tests.reliability.conftest import (
+    Monitor,
+    drop_engine,
+    make_engine,
+    run_threads,
+    shared_server,
+    wait_until,
+)
 from tests.testapp.models import Note
 
 pytestmark = pytest.mark.heavy
@@ -148,12 +155,7 @@ def test_transaction_pooling(eng, pgbouncer):
                     ops[0] += 1
 
     with Monitor(eng) as mon:
-        threads = [threading.Thread(target=worker, args=(n,)) for n in range(THREADS)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(300)
-    assert not any(t.is_alive() for t in threads)
+        run_threads(worker, THREADS, 300)
     stats = pool_core.stats(alias)
     tags = set(Note.objects.using(alias).values_list("text", flat=True))
     connections[alias].close()

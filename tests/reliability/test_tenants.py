@@ -15,7 +15,7 @@ from django.test.utils import override_settings
 
 import pool_core
 from tests.reliability._figures import record
-from tests.reliability.conftest import Monitor, drop_engine, make_engine, shared_server
+from tests.reliability.conftest import Monitor, drop_engine, make_engine, run_threads, shared_server
 
 pytestmark = pytest.mark.heavy
 
@@ -78,12 +78,7 @@ def test_tenants_never_see_each_other(eng, limit_set_calls):
             connections[alias].close()
 
     with override_settings(TENANT_LIMIT_SET_CALLS=limit_set_calls), Monitor(eng) as mon:
-        threads = [threading.Thread(target=worker, args=(n,)) for n in range(THREADS)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(300)
-    assert not any(t.is_alive() for t in threads)
+        run_threads(worker, THREADS, 300)
     lost = 0
     check = eng.make_alias()
     with connections[check].cursor() as cursor:
