@@ -152,9 +152,11 @@ def test_dead_threads_do_not_starve_the_pool(eng, caplog):
         except Exception as e:  # noqa: BLE001  (a dying thread that got no connection must not pass unseen)
             errors.append(e)
 
-    def normal_request(i):
+    def normal_request(i, after_insert=None):
         try:
             Note.objects.using(alias).create(text=f"ok-{i}")
+            if after_insert is not None:
+                after_insert()
             with lock:
                 committed.append(f"ok-{i}")
         except Exception as e:  # noqa: BLE001
@@ -179,19 +181,7 @@ def test_dead_threads_do_not_starve_the_pool(eng, caplog):
         # A last checkout of every slot at once (each holds its connection until
         # all have one): whatever dead threads still hold must be reclaimed now.
         all_out = threading.Barrier(size, timeout=60)
-
-        def last_request(i):
-            try:
-                Note.objects.using(alias).create(text=f"ok-{i}")
-                all_out.wait()
-                with lock:
-                    committed.append(f"ok-{i}")
-            except Exception as e:  # noqa: BLE001
-                errors.append(e)
-            finally:
-                connections[alias].close()
-
-        last = [threading.Thread(target=last_request, args=(normal + k,)) for k in range(size)]
+        last = [threading.Thread(target=normal_request, args=(normal + k, all_out.wait)) for k in range(size)]
         for t in last:
             t.start()
         for t in last:
