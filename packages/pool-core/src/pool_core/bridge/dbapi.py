@@ -27,9 +27,9 @@ import uuid
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from ._masking import mask_password
-from .cursor import convert
-from .hooks import MySQLServerHooks, PostgresServerHooks
+from .._masking import mask_password
+from ..cursor import convert
+from ..hooks import MySQLServerHooks, PostgresServerHooks
 
 __all__ = [
     "BridgeConnection",
@@ -560,7 +560,7 @@ class BridgePoolHooks:
 
     @staticmethod
     def pool_transaction_state(dbapi_connection: Any) -> int:
-        from .pool import BROKEN, IDLE, UNKNOWN
+        from ..pool import BROKEN, IDLE, UNKNOWN
 
         try:
             if dbapi_connection.closed:
