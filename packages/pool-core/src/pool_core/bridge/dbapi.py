@@ -16,26 +16,6 @@ from typing import Any
 
 from ..cursor import convert
 
-__all__ = [
-    "BridgeConnection",
-    "BridgeCursor",
-    "BridgeDriver",
-    "DataError",
-    "Database",
-    "DatabaseError",
-    "Error",
-    "IntegrityError",
-    "InterfaceError",
-    "InternalError",
-    "NotSupportedError",
-    "OperationalError",
-    "ProgrammingError",
-    "Warning",
-    "error_class",
-    "make_error",
-]
-
-
 # -- DB-API exceptions ------------------------------------------------------
 
 
