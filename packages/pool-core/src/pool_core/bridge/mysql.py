@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from ..hooks import MySQLServerHooks
+from ..hooks import MySQLServerHooks, install_mysqldb_if_needed
 from .dbapi import BridgeCursor
 from .wrapper import BridgePoolHooks, BridgeWrapperMixin
 
@@ -14,9 +14,6 @@ __all__ = ["MySQLBridgeMixin", "MySQLBridgePoolHooks", "install_mysqldb_if_neede
 
 class MySQLBridgePoolHooks(MySQLServerHooks, BridgePoolHooks):
     """Pool hooks of the mysql bridges; put it before PoolingMixin."""
-
-    def pool_key_extra(self) -> tuple[Any, ...]:
-        return (self.isolation_level,)  # type: ignore[attr-defined]
 
     @staticmethod
     def pool_reset_session(dbapi_connection: Any) -> bool:
@@ -101,16 +98,3 @@ class _MySQLBridgeCursor:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._c, name)
-
-
-def install_mysqldb_if_needed() -> None:
-    """Django's mysql backend imports MySQLdb: use PyMySQL as MySQLdb if needed."""
-    import importlib
-    import importlib.util
-
-    if importlib.util.find_spec("MySQLdb") is None:
-        try:
-            pymysql = importlib.import_module("pymysql")
-        except ImportError:
-            return  # Django reports the missing driver
-        pymysql.install_as_MySQLdb()

@@ -4,25 +4,22 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..hooks import OracleServerHooks
 from .wrapper import BridgePoolHooks, BridgeWrapperMixin
 
 __all__ = ["OracleBridgeMixin", "OracleBridgePoolHooks"]
 
 
 class OracleBridgePoolHooks(BridgePoolHooks):
-    """Pool hooks of the Oracle-mode bridges (Oracle needs FROM DUAL)."""
+    """Pool hooks of the Oracle-mode bridges; put it before PoolingMixin.
 
-    @staticmethod
-    def pool_ping(dbapi_connection: Any) -> bool:
-        with dbapi_connection.cursor() as cursor:
-            cursor.execute("SELECT 1 FROM DUAL")
-            cursor.fetchall()
-        if not dbapi_connection.autocommit:
-            dbapi_connection.rollback()
-        return True
+    The ping's ``FROM DUAL`` comes from OracleBridgeMixin (OracleServerHooks)
+    on the DatabaseWrapper side: a server class on both sides of PoolingMixin
+    would put these hooks after PoolingMixin's defaults in the MRO.
+    """
 
 
-class OracleBridgeMixin(BridgeWrapperMixin):
+class OracleBridgeMixin(OracleServerHooks, BridgeWrapperMixin):
     """Overrides for Django's oracle DatabaseWrapper over a bridge (Oracle, OceanBase Oracle mode).
 
     Not available over a bridge: ``RETURNING ... INTO`` output variables
@@ -58,17 +55,6 @@ class OracleBridgeMixin(BridgeWrapperMixin):
         self.pattern_ops = self._standard_pattern_ops  # type: ignore[attr-defined]
         if not self.get_autocommit():  # type: ignore[attr-defined]
             self.connection.commit()
-
-    def is_usable(self) -> bool:
-        if self.connection is None:
-            return False
-        try:
-            with self.connection.cursor() as cursor:
-                cursor.execute("SELECT 1 FROM DUAL")
-                cursor.fetchall()
-        except Exception:
-            return False
-        return True
 
     @property
     def oracle_version(self) -> tuple[int, ...]:

@@ -4,27 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..hooks import PostgresServerHooks
+from ..hooks import PostgresServerHooks, PostgresSessionMixin
 from .wrapper import BridgePoolHooks, BridgeWrapperMixin
 
 __all__ = ["PostgresBridgeMixin", "PostgresBridgePoolHooks"]
 
 
-class PostgresBridgePoolHooks(PostgresServerHooks, BridgePoolHooks):
+class PostgresBridgePoolHooks(PostgresServerHooks, PostgresSessionMixin, BridgePoolHooks):
     """Pool hooks of the postgresql bridges; put it before PoolingMixin."""
-
-    def pool_adopt_connection(self, dbapi_connection: Any) -> None:
-        from django.db.backends.postgresql.psycopg_any import IsolationLevel
-
-        level = self.settings_dict["OPTIONS"].get("isolation_level")  # type: ignore[attr-defined]
-        self.isolation_level = IsolationLevel.READ_COMMITTED if level is None else IsolationLevel(level)
-
-    def pool_key_extra(self) -> tuple[Any, ...]:
-        options = self.settings_dict["OPTIONS"]  # type: ignore[attr-defined]
-        return (options.get("assume_role"), options.get("isolation_level"))
-
-    def pool_session_signature(self) -> tuple[Any, ...]:
-        return (self.timezone_name,)  # type: ignore[attr-defined]
 
 
 class PostgresBridgeMixin(BridgeWrapperMixin):
@@ -52,15 +39,11 @@ class PostgresBridgeMixin(BridgeWrapperMixin):
         return connection
 
     def _configure_timezone(self, connection: Any) -> bool:
+        # Django's reads the session's time zone from psycopg's connection.info:
+        # ask the server. (PostgresSessionMixin handles a pooled session first.)
         timezone_name = self.timezone_name  # type: ignore[attr-defined]
         if not timezone_name:
-            recorded = self._pool_recorded_session()  # type: ignore[attr-defined]
-            if not (recorded and recorded[0]):
-                return False
-            # A pooled session set up under another time zone: the server's again.
-            with connection.cursor() as cursor:
-                cursor.execute("RESET TIME ZONE")
-            return True
+            return False
         with connection.cursor() as cursor:
             cursor.execute("SHOW TIME ZONE")
             current = cursor.fetchone()[0]
@@ -77,13 +60,6 @@ class PostgresBridgeMixin(BridgeWrapperMixin):
             role = str(new_role).replace('"', '""')
             cursor.execute(f'SET ROLE "{role}"')
         return True
-
-    def ensure_timezone(self) -> bool:
-        if self.connection is None:
-            return False
-        changed = self._configure_timezone(self.connection)
-        self._pool_session_applied()  # type: ignore[attr-defined]
-        return changed
 
     @property
     def pg_version(self) -> int:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from .dbapi import BridgeConnection, BridgeDriver, Database
 
@@ -21,6 +21,9 @@ class BridgeWrapperMixin:
     bridge_driver: BridgeDriver = BridgeDriver()
     #: OPTIONS keys consumed by the bridge itself (not driver properties).
     bridge_option_keys: tuple[str, ...] = ()
+    #: The liveness check of is_usable() and of BridgePoolHooks.pool_ping
+    #: (OracleServerHooks: with FROM DUAL).
+    ping_sql = "SELECT 1"
 
     if TYPE_CHECKING:
         # Set by Django's BaseDatabaseWrapper, which comes later in the bases.
@@ -75,7 +78,7 @@ class BridgeWrapperMixin:
             return False
         try:
             with self.connection.cursor() as cursor:
-                cursor.execute("SELECT 1")
+                cursor.execute(self.ping_sql)
                 cursor.fetchall()
         except Exception:
             return False
@@ -84,6 +87,10 @@ class BridgeWrapperMixin:
 
 class BridgePoolHooks:
     """Pool hooks for bridge connections; put it before PoolingMixin."""
+
+    if TYPE_CHECKING:
+        # From the DatabaseWrapper side of the final class (BridgeWrapperMixin, OracleServerHooks).
+        ping_sql: ClassVar[str]
 
     @staticmethod
     def pool_connect_timeout_params(conn_params: dict[str, Any], seconds: float) -> dict[str, Any]:
@@ -119,10 +126,10 @@ class BridgePoolHooks:
         except Exception:
             return BROKEN
 
-    @staticmethod
-    def pool_ping(dbapi_connection: Any) -> bool:
+    @classmethod
+    def pool_ping(cls, dbapi_connection: Any) -> bool:
         with dbapi_connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
+            cursor.execute(cls.ping_sql)
             cursor.fetchall()
         if not dbapi_connection.autocommit:
             dbapi_connection.rollback()
