@@ -9,7 +9,8 @@ from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 
-from pool_core.bridge import BridgeDriver, BridgeWrapperMixin, make_error
+from pool_core.bridge.dbapi import BridgeDriver, make_error
+from pool_core.bridge.wrapper import BridgeWrapperMixin
 
 from . import _jvm
 

@@ -1,8 +1,9 @@
 """Pooled MySQL/MariaDB backend for Django (mysqlclient or PyMySQL). ENGINE ``pool_mysql``."""
 
-from .__about__ import __version__
-from ._driver import install_pymysql_if_needed
+from pool_core.hooks import install_mysqldb_if_needed
 
-install_pymysql_if_needed()
+from .__about__ import __version__
+
+install_mysqldb_if_needed(missing_ok=False)
 
 __all__ = ["__version__"]

@@ -1,12 +1,12 @@
 """mysqlclient / PyMySQL hooks for the pool.
 
 Django's MySQL backend imports ``MySQLdb``. When mysqlclient is not
-installed, PyMySQL is installed under that name (``pymysql.install_as_MySQLdb``).
+installed, PyMySQL is installed under that name
+(``pool_core.hooks.install_mysqldb_if_needed``).
 """
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 import math
 from typing import Any
@@ -17,13 +17,6 @@ from pool_core.pool import BROKEN, IDLE, IN_TRANSACTION, UNKNOWN
 _SERVER_STATUS_IN_TRANS = 1
 
 logger = logging.getLogger("pool_mysql")
-
-
-def install_pymysql_if_needed() -> None:
-    if importlib.util.find_spec("MySQLdb") is None:
-        import pymysql
-
-        pymysql.install_as_MySQLdb()
 
 
 def is_pymysql(dbapi_connection: Any) -> bool:

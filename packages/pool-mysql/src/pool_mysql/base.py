@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._driver import MySQLHooks, install_pymysql_if_needed
+from pool_core.hooks import install_mysqldb_if_needed
 
-install_pymysql_if_needed()
+from ._driver import MySQLHooks
+
+install_mysqldb_if_needed(missing_ok=False)
 
 from django.db.backends.mysql import base  # noqa: E402
 
@@ -15,9 +17,6 @@ from pool_core.mixin import PoolingMixin  # noqa: E402
 
 class DatabaseWrapper(MySQLHooks, PoolingMixin, base.DatabaseWrapper):
     pool_supports_transaction_checkout = True
-
-    def pool_key_extra(self) -> tuple[Any, ...]:
-        return (self.isolation_level,)
 
     def _pool_connect_physical(self, conn_params: dict[str, Any]) -> Any:
         connection = super()._pool_connect_physical(conn_params)

@@ -10,7 +10,9 @@ from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 
-from pool_core.bridge import BridgeDriver, BridgeWrapperMixin, make_error, mask_password
+from pool_core.bridge import mask_password
+from pool_core.bridge.dbapi import BridgeDriver, make_error
+from pool_core.bridge.wrapper import BridgeWrapperMixin
 
 __all__ = ["ODBCDriver", "ODBCWrapperMixin", "ODBC_OPTION_KEYS", "connection_string"]
 
@@ -81,11 +83,11 @@ class ODBCDriver(BridgeDriver):
         # pyodbc already classifies some errors (by SQLSTATE too); keep its
         # verdict where the SQLSTATE is generic.
         if state in (None, "HY000") and isinstance(exc, pyodbc.ProgrammingError):
-            from pool_core.bridge import ProgrammingError
+            from pool_core.bridge.dbapi import ProgrammingError
 
             return make_error(self.message(exc), state, ProgrammingError)
         if state in (None, "HY000") and isinstance(exc, pyodbc.IntegrityError):
-            from pool_core.bridge import IntegrityError
+            from pool_core.bridge.dbapi import IntegrityError
 
             return make_error(self.message(exc), state, IntegrityError)
         return make_error(self.message(exc), state)

@@ -9,7 +9,8 @@ Connections are JDBC: MySQL Connector/J by default
 
 from __future__ import annotations
 
-from pool_core.bridge import MySQLBridgeMixin, MySQLBridgePoolHooks, install_mysqldb_if_needed
+from pool_core.bridge.mysql import MySQLBridgeMixin, MySQLBridgePoolHooks
+from pool_core.hooks import install_mysqldb_if_needed
 from pool_core.mixin import PoolingMixin
 
 from .._driver import JDBCWrapperMixin
@@ -18,7 +19,7 @@ install_mysqldb_if_needed()
 
 from django.db.backends.mysql import base, schema  # noqa: E402
 
-from pool_core.bridge import MySQLQuoteValueMixin  # noqa: E402
+from pool_core.bridge.literals import MySQLQuoteValueMixin  # noqa: E402
 
 
 class DatabaseSchemaEditor(MySQLQuoteValueMixin, schema.DatabaseSchemaEditor):

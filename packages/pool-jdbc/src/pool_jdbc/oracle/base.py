@@ -14,7 +14,7 @@ from typing import Any
 
 from django.db.backends.oracle import base
 
-from pool_core.bridge import OracleBridgeMixin, OracleBridgePoolHooks
+from pool_core.bridge.oracle import OracleBridgeMixin, OracleBridgePoolHooks
 from pool_core.mixin import PoolingMixin
 
 from .._driver import JDBCWrapperMixin

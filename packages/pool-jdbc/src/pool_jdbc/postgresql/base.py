@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from django.db.backends.postgresql import base, operations, schema
 
-from pool_core.bridge import ComposeSqlMixin, PostgresBridgeMixin, PostgresBridgePoolHooks, QuoteValueMixin
+from pool_core.bridge.literals import ComposeSqlMixin, QuoteValueMixin
+from pool_core.bridge.postgresql import PostgresBridgeMixin, PostgresBridgePoolHooks
 from pool_core.mixin import PoolingMixin
 
 from .._driver import JDBCWrapperMixin

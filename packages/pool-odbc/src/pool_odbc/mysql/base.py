@@ -9,12 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from pool_core.bridge import (
-    MySQLBridgeMixin,
-    MySQLBridgePoolHooks,
-    MySQLQuoteValueMixin,
-    install_mysqldb_if_needed,
-)
+from pool_core.bridge.literals import MySQLQuoteValueMixin
+from pool_core.bridge.mysql import MySQLBridgeMixin, MySQLBridgePoolHooks
+from pool_core.hooks import install_mysqldb_if_needed
 from pool_core.mixin import PoolingMixin
 
 from .._driver import ODBCWrapperMixin

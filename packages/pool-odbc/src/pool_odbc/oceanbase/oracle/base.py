@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from django.db.backends.oracle import base
 
-from pool_core.bridge import OracleBridgeMixin, OracleBridgePoolHooks
+from pool_core.bridge.oracle import OracleBridgeMixin, OracleBridgePoolHooks
 from pool_core.mixin import PoolingMixin
 
 from ..._driver import ODBCWrapperMixin
