@@ -124,12 +124,12 @@ def check_server_capacity(
         if not isinstance(wrapper, PoolingMixin):
             continue
         try:
-            options = parse_options(alias, wrapper.settings_dict.get("POOL_OPTIONS"))  # type: ignore[attr-defined]
+            options = parse_options(alias, wrapper.settings_dict.get("POOL_OPTIONS"))
         except ImproperlyConfigured:
             continue  # E001 reports it
         bound = options.max_connections
         try:
-            with wrapper.cursor() as cursor:  # type: ignore[attr-defined]
+            with wrapper.cursor() as cursor:
                 limit = type(wrapper).pool_server_max_connections(cursor)
         except Exception:
             continue  # unreachable servers are reported by Django's own checks/commands

@@ -20,40 +20,14 @@ from django.utils.asyncio import async_unsafe
 from . import registry
 from ._masking import mask_password
 from .deadline import DeadlineCursorDebugWrapper, DeadlineCursorWrapper, run_with_deadline
+from .hooks import ClosedCursor, PoolHooks
 from .options import check_connect_timeout, parse_options
 from .pool import INIT_DONE as _INIT_DONE
-from .pool import UNKNOWN, AliasPool
+from .pool import AliasPool
 
 NO_DB_ALIAS = "__no_db__"
 
 logger = logging.getLogger("pool_core")
-
-
-class ClosedCursor:
-    """Stands in for the driver cursor of an iterator whose connection went back to the pool.
-
-    Every read raises *error* (the driver's own "connection is closed"
-    error, which Django turns into its own class as for an unpooled closed
-    connection); close() does nothing. It holds no reference to the
-    connection, so an old generator can never reach a session another
-    request now uses.
-    """
-
-    closed = True
-
-    def __init__(self, error: Exception) -> None:
-        self._error = error
-
-    def _fail(self, *args: Any, **kwargs: Any) -> Any:
-        raise type(self._error)(*self._error.args)
-
-    fetchone = fetchmany = fetchall = execute = executemany = nextset = scroll = _fail
-
-    def __iter__(self) -> Any:
-        self._fail()
-
-    def close(self) -> None:
-        pass
 
 
 def _copy_containers(value: Any) -> Any:
@@ -124,7 +98,7 @@ def _offending_setting(error: Exception, settings_dict: dict[str, Any]) -> str:
     return "a setting (check HOST, PORT, NAME, USER, PASSWORD and OPTIONS)"
 
 
-class PoolingMixin:
+class PoolingMixin(PoolHooks):
     """Checks connections out of the alias's pool instead of opening them.
 
     Django's ``close()`` (end of request, ``close_old_connections``) returns
@@ -133,8 +107,6 @@ class PoolingMixin:
     (``init_connection_state``) runs once per physical connection.
     """
 
-    #: Name used in logs and stats.
-    pool_vendor_name = "database"
     #: Skip init_connection_state on reused connections (False where the
     #: wrapper keeps per-instance state computed there, e.g. Oracle).
     pool_init_once = True
@@ -154,14 +126,12 @@ class PoolingMixin:
 
     #: POOL_OPTIONS["CHECKOUT"] of this wrapper ("transaction": see _lease.py).
     pool_checkout = "request"
-    #: CHECKOUT="transaction" is implemented for this backend (native drivers).
-    pool_supports_transaction_checkout = False
     #: The checkout record while QUERY_TIMEOUT applies to this checkout (pool_core.deadline).
     _pool_held: Any = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        if self.alias != NO_DB_ALIAS:  # type: ignore[attr-defined]
+        if self.alias != NO_DB_ALIAS:
             self._pool_setup_checkout()
 
     def _pool_setup_checkout(self) -> None:
@@ -174,90 +144,12 @@ class PoolingMixin:
             return
         if not self.pool_supports_transaction_checkout:
             raise ImproperlyConfigured(
-                f"DATABASES[{self.alias!r}]: POOL_OPTIONS['CHECKOUT'] = 'transaction' is not "  # type: ignore[attr-defined]
-                f"supported by ENGINE {self.settings_dict['ENGINE']!r} yet; use 'request'."  # type: ignore[attr-defined]
+                f"DATABASES[{self.alias!r}]: POOL_OPTIONS['CHECKOUT'] = 'transaction' is not "
+                f"supported by ENGINE {self.settings_dict['ENGINE']!r} yet; use 'request'."
             )
         from . import _lease
 
         _lease.install(self)
-
-    # -- vendor hooks -------------------------------------------------------
-
-    @staticmethod
-    def pool_transaction_state(dbapi_connection: Any) -> int:
-        """IDLE, IN_TRANSACTION, BROKEN or UNKNOWN (unknown means: roll back)."""
-        return UNKNOWN
-
-    @staticmethod
-    def pool_ping(dbapi_connection: Any) -> bool:
-        cursor = dbapi_connection.cursor()
-        try:
-            cursor.execute("SELECT 1")
-            cursor.fetchall()
-        finally:
-            cursor.close()
-        return True
-
-    @staticmethod
-    def pool_fileno(dbapi_connection: Any) -> int | None:
-        fileno = getattr(dbapi_connection, "fileno", None)
-        return fileno() if callable(fileno) else None
-
-    @staticmethod
-    def pool_reset_session(dbapi_connection: Any) -> bool:
-        """Reset all session state in place; return False to have the pool
-        close the connection instead (the next checkout opens a fresh one)."""
-        return False
-
-    @staticmethod
-    def pool_server_max_connections(cursor: Any) -> int | None:
-        """Connections the server accepts for ordinary clients, or None if unknown."""
-        return None
-
-    @staticmethod
-    def pool_connect_timeout_params(conn_params: dict[str, Any], seconds: float) -> dict[str, Any]:
-        """Return *conn_params* with the driver's connect timeout set (CONNECT_TIMEOUT).
-
-        A timeout given in OPTIONS wins. The default knows no driver: no change.
-        """
-        return conn_params
-
-    @staticmethod
-    def pool_driver_autocommit(dbapi_connection: Any) -> bool | None:
-        """The driver's autocommit flag read locally, None if unknown (no short reconnect)."""
-        return None
-
-    def pool_release_cursor(self, dbapi_connection: Any, cursor: Any) -> Any:
-        """Cut an unfinished chunked (``iterator()``) driver *cursor* off the connection.
-
-        Called on return for each cursor chunked_cursor() made during the
-        checkout that is still referenced (an unfinished generator). Returns
-        what Django's cursor wrapper holds from then on. The default closes
-        the cursor and puts a ClosedCursor in its place: the old generator
-        fails as on a closed connection. Raise to have the connection discarded.
-        """
-        if not getattr(cursor, "closed", False):
-            cursor.close()
-        return ClosedCursor(self.Database.InterfaceError("the connection is closed"))  # type: ignore[attr-defined]
-
-    @classmethod
-    def pool_connect_timeout_max(cls) -> int | None:
-        """The largest CONNECT_TIMEOUT, in seconds, the driver accepts; None if unknown."""
-        return None
-
-    def pool_key_extra(self) -> tuple[Any, ...]:
-        """Settings besides conn_params that a pooled connection depends on."""
-        return (getattr(self, "timezone_name", None),)
-
-    def pool_session_signature(self) -> tuple[Any, ...]:
-        """Settings init_connection_state() applies to a session and can apply again.
-
-        Not part of the pool key: a pooled connection set up under another
-        signature (e.g. a thread whose cached time zone differs) gets
-        init_connection_state() again at checkout instead of a pool of its own.
-        Whatever init_connection_state() cannot undo belongs in pool_key_extra().
-        """
-        return ()
 
     def _pool_recorded_session(self) -> tuple[Any, ...] | None:
         """The signature the checked-out session was last set up under (None: never)."""
@@ -275,11 +167,8 @@ class PoolingMixin:
         if fairy is not None and fairy.info.get(_INIT_DONE) is not None:
             fairy.info[_INIT_DONE] = self.pool_session_signature()
 
-    def pool_adopt_connection(self, dbapi_connection: Any) -> None:
-        """Set per-wrapper state for a connection another wrapper opened."""
-
     def pool_description(self, conn_params: dict[str, Any]) -> str:
-        s = self.settings_dict  # type: ignore[attr-defined]
+        s = self.settings_dict
         where = s.get("HOST") or "local"
         if s.get("PORT"):
             where = f"{where}:{s['PORT']}"
@@ -291,7 +180,7 @@ class PoolingMixin:
     # -- Django hooks --------------------------------------------------------
 
     def chunked_cursor(self) -> Any:
-        cursor = super().chunked_cursor()  # type: ignore[misc]
+        cursor = super().chunked_cursor()
         chunked = self._pool_chunked
         if chunked is None:
             chunked = self._pool_chunked = []
@@ -314,28 +203,28 @@ class PoolingMixin:
             wrapper.cursor = self.pool_release_cursor(dbapi_connection, cursor)
 
     def check_settings(self) -> None:
-        super().check_settings()  # type: ignore[misc]
-        s = self.settings_dict  # type: ignore[attr-defined]
+        super().check_settings()
+        s = self.settings_dict
         if s.get("OPTIONS", {}).get("pool"):
             raise ImproperlyConfigured(
-                f"DATABASES[{self.alias!r}]: OPTIONS['pool'] enables Django's own "  # type: ignore[attr-defined]
+                f"DATABASES[{self.alias!r}]: OPTIONS['pool'] enables Django's own "
                 "psycopg pool, which cannot be combined with this ENGINE; "
                 "configure POOL_OPTIONS instead."
             )
 
     @property
     def pool_options(self) -> Any:
-        return parse_options(self.alias, self.settings_dict.get("POOL_OPTIONS"))  # type: ignore[attr-defined]
+        return parse_options(self.alias, self.settings_dict.get("POOL_OPTIONS"))
 
     def _pool_connect_physical(self, conn_params: dict[str, Any]) -> Any:
-        return super().get_new_connection(conn_params)  # type: ignore[misc]
+        return super().get_new_connection(conn_params)
 
     def connect(self) -> None:
         if self._pool_reconnect():
             return
         self._pool_connecting = True
         try:
-            super().connect()  # type: ignore[misc]
+            super().connect()
         finally:
             self._pool_connecting = False
         pool = self._pool_current
@@ -343,7 +232,7 @@ class PoolingMixin:
             # What the next connect() must find unchanged to take the short way.
             self._pool_reconnect_state = (
                 pool,
-                _copy_containers(self.settings_dict),  # type: ignore[attr-defined]
+                _copy_containers(self.settings_dict),
                 django_settings.USE_TZ,
                 self.pool_key_extra(),
             )
@@ -370,10 +259,10 @@ class PoolingMixin:
         ):
             return False  # the driver's autocommit cannot be read locally: full connect()
         pool, seen, use_tz, extra = state
-        s = self.settings_dict  # type: ignore[attr-defined]
+        s = self.settings_dict
         if (
             pool.retired
-            or registry._pools.get(self.alias) is not pool  # type: ignore[attr-defined]
+            or registry._pools.get(self.alias) is not pool
             or pool.pid != os.getpid()
             or not s["AUTOCOMMIT"]
             or s != seen
@@ -398,7 +287,7 @@ class PoolingMixin:
 
     def _pool_adopt_checkout(self, pool: AliasPool, fairy: Any) -> None:
         """The rest of _pool_reconnect(): take *fairy*, a session set up for this wrapper."""
-        s = self.settings_dict  # type: ignore[attr-defined]
+        s = self.settings_dict
         dbapi_connection = fairy.dbapi_connection
         # The state Django's connect() resets, in its order.
         self.in_atomic_block = False
@@ -417,9 +306,9 @@ class PoolingMixin:
         self.connection = dbapi_connection
         self.pool_adopt_connection(dbapi_connection)
         self.autocommit = True
-        if self.run_commit_hooks_on_set_autocommit_on:  # type: ignore[has-type]
+        if self.run_commit_hooks_on_set_autocommit_on:
             # What set_autocommit(True) does, e.g. after an on_commit() callback raised.
-            self.run_and_clear_commit_hooks()  # type: ignore[attr-defined]
+            self.run_and_clear_commit_hooks()
             self.run_commit_hooks_on_set_autocommit_on = False
         connection_created.send(sender=self.__class__, connection=self)
         self.run_on_commit: list[Any] = []
@@ -429,18 +318,18 @@ class PoolingMixin:
         # holds None, also inside an atomic block (as with Django's own psycopg
         # pool). PostgreSQL's is_usable() expects that; MySQL's would raise
         # AttributeError.
-        if self.connection is None:  # type: ignore[has-type]
+        if self.connection is None:
             return False
-        return bool(super().is_usable())  # type: ignore[misc]
+        return bool(super().is_usable())
 
     def close_if_health_check_failed(self) -> None:
         # Django closes here only when is_usable() said no: that physical
         # connection must be discarded, not handed to the next checkout.
-        if self.connection is None or not self.health_check_enabled or self.health_check_done:  # type: ignore[has-type,attr-defined]
+        if self.connection is None or not self.health_check_enabled or self.health_check_done:
             return  # Django's own early exit, without the bookkeeping (hot path)
         self._pool_closing_for = "health_check"  # a plain try/finally: this runs on every request
         try:
-            super().close_if_health_check_failed()  # type: ignore[misc]
+            super().close_if_health_check_failed()
         finally:
             self._pool_closing_for = None
 
@@ -449,23 +338,23 @@ class PoolingMixin:
         # connection outlived CONN_MAX_AGE, or when errors occurred and
         # is_usable() said no. errors_occurred is still True at _close() only
         # in the last case (or when autocommit was left changed after an error).
-        if self.connection is None:  # type: ignore[has-type]
+        if self.connection is None:
             return  # returned already (every request start, under a pool)
         self._pool_closing_for = "obsolete"  # a plain try/finally: this runs on every request
         try:
-            super().close_if_unusable_or_obsolete()  # type: ignore[misc]
+            super().close_if_unusable_or_obsolete()
         finally:
             self._pool_closing_for = None
 
     @async_unsafe
     def get_new_connection(self, conn_params: dict[str, Any]) -> Any:
-        if self.alias == NO_DB_ALIAS:  # type: ignore[attr-defined]
+        if self.alias == NO_DB_ALIAS:
             # CREATE/DROP DATABASE (test runner) must not find our idle
             # sessions on the database it creates, clones or drops.
             registry.close_idle()
-            return super().get_new_connection(conn_params)  # type: ignore[misc]
+            return super().get_new_connection(conn_params)
         key = self._pool_key(conn_params)
-        pool = registry.get_existing(self.alias)  # type: ignore[attr-defined]
+        pool = registry.get_existing(self.alias)
         if pool is None or pool.key != key:
             # A weak reference: the pool outlives this wrapper (and its thread),
             # and must not keep it, or its checkout, alive.
@@ -474,8 +363,8 @@ class PoolingMixin:
             connect_timeout = options.connect_timeout
             connect_params = conn_params
             if connect_timeout is not None:
-                driver = getattr(self.Database, "__name__", self.pool_vendor_name)  # type: ignore[attr-defined]
-                check_connect_timeout(self.alias, options, self.pool_connect_timeout_max(), driver)  # type: ignore[attr-defined]
+                driver = getattr(self.Database, "__name__", self.pool_vendor_name)
+                check_connect_timeout(self.alias, options, self.pool_connect_timeout_max(), driver)
                 connect_params = self.pool_connect_timeout_params(dict(conn_params), connect_timeout)
 
             def connect() -> Any:
@@ -488,7 +377,7 @@ class PoolingMixin:
         registry._tls.wrapper = self
         try:
             fairy = pool.checkout()
-        except self.Database.Error as e:  # type: ignore[attr-defined]
+        except self.Database.Error as e:
             raise self._pool_connect_error(e, pool) from e
         except (ValueError, TypeError, LookupError, ArithmeticError, OSError) as e:
             # Not a DB-API error: the driver rejected a setting before talking
@@ -507,12 +396,12 @@ class PoolingMixin:
         """The driver's connect error as Django's, naming the alias, without the password."""
         from django.db import utils
 
-        message = mask_password(str(error).strip(), self.settings_dict.get("PASSWORD"))  # type: ignore[attr-defined]
+        message = mask_password(str(error).strip(), self.settings_dict.get("PASSWORD"))
         django_class = getattr(utils, type(error).__name__, None)
         if not (isinstance(django_class, type) and issubclass(django_class, utils.DatabaseError)):
             django_class = utils.OperationalError
-        return django_class(  # type: ignore[no-any-return]
-            f"DATABASES[{self.alias!r}]: cannot open a connection to {pool.description} "  # type: ignore[attr-defined]
+        return django_class(
+            f"DATABASES[{self.alias!r}]: cannot open a connection to {pool.description} "
             f"(check HOST, PORT, NAME, USER, PASSWORD and OPTIONS): {message}"
         )
 
@@ -526,9 +415,9 @@ class PoolingMixin:
         """
         from django.db import utils
 
-        s = self.settings_dict  # type: ignore[attr-defined]
+        s = self.settings_dict
         message = mask_password(f"{type(error).__name__}: {error}".strip(), s.get("PASSWORD"))
-        alias = self.alias  # type: ignore[attr-defined]
+        alias = self.alias
         config_os_errors = (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError)
         if isinstance(error, OSError) and not isinstance(error, config_os_errors):
             import ssl
@@ -550,7 +439,7 @@ class PoolingMixin:
         dozens), so the last result is kept and reused while the inputs
         compare equal: a C-level dict comparison instead of a rebuild.
         """
-        parts = (conn_params, self.pool_key_extra(), self.settings_dict.get("POOL_OPTIONS"))  # type: ignore[attr-defined]
+        parts = (conn_params, self.pool_key_extra(), self.settings_dict.get("POOL_OPTIONS"))
         cached = self._pool_key_cache
         if cached is not None and cached[0] == parts:
             return cached[1]
@@ -561,7 +450,7 @@ class PoolingMixin:
     def init_connection_state(self) -> None:
         fairy = self._pool_fairy
         if fairy is None or not self.pool_init_once:
-            super().init_connection_state()  # type: ignore[misc]
+            super().init_connection_state()
             return
         info = fairy.info
         signature = self.pool_session_signature()
@@ -570,19 +459,19 @@ class PoolingMixin:
             # up under the same settings; an explicit call (to apply session
             # settings again) runs as it would unpooled.
             return
-        super().init_connection_state()  # type: ignore[misc]
+        super().init_connection_state()
         info[_INIT_DONE] = signature
 
     # -- QUERY_TIMEOUT: only checkouts of a pool that sets it take these paths --
 
     def make_cursor(self, cursor: Any) -> Any:
         if self._pool_held is None:
-            return super().make_cursor(cursor)  # type: ignore[misc]
+            return super().make_cursor(cursor)
         return DeadlineCursorWrapper(cursor, self)
 
     def make_debug_cursor(self, cursor: Any) -> Any:
         if self._pool_held is None:
-            return super().make_debug_cursor(cursor)  # type: ignore[misc]
+            return super().make_debug_cursor(cursor)
         return DeadlineCursorDebugWrapper(cursor, self)
 
     def _commit(self) -> None:
@@ -603,7 +492,7 @@ class PoolingMixin:
             super()._close()  # type: ignore[misc]
             return
         pool = self._pool_current
-        dbapi_connection = self.connection  # type: ignore[has-type]
+        dbapi_connection = self.connection
         self._pool_fairy = None
         self._pool_current = None
         self._pool_held = None
@@ -611,7 +500,7 @@ class PoolingMixin:
         # touch it, even if Django keeps the wrapper inside an atomic block.
         self.connection = None
         assert pool is not None
-        errors_occurred = bool(self.errors_occurred)  # type: ignore[attr-defined]
+        errors_occurred = bool(self.errors_occurred)
         reason = self._pool_closing_for
         if reason == "health_check" or (reason == "obsolete" and errors_occurred):
             # Django found this connection unusable: never hand it out again.

@@ -144,7 +144,7 @@ def warm(alias: str | None = None) -> int:
             if alias is not None:
                 raise ValueError(f"pool_core.warm(): DATABASES[{name!r}] does not use a pooled ENGINE.")
             continue
-        options = parse_options(name, wrapper.settings_dict.get("POOL_OPTIONS"))  # type: ignore[attr-defined]
+        options = parse_options(name, wrapper.settings_dict.get("POOL_OPTIONS"))
         limit = options.init_fail_timeout
         deadline = time.monotonic() + (limit or 0.0)
         delay = 0.05

@@ -16,7 +16,7 @@ from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 
-from pool_core.errors import PoolForkError
+from pool_core import PoolForkError
 
 _lock = threading.Lock()
 _state: dict[str, Any] = {"pid": None, "forked": False}

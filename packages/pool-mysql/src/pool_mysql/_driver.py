@@ -11,8 +11,7 @@ import logging
 import math
 from typing import Any
 
-from pool_core.hooks import MySQLServerHooks
-from pool_core.pool import BROKEN, IDLE, IN_TRANSACTION, UNKNOWN
+from pool_core.hooks import MySQLServerHooks, TransactionState
 
 _SERVER_STATUS_IN_TRANS = 1
 
@@ -37,23 +36,23 @@ class MySQLHooks(MySQLServerHooks):
     pool_vendor_name = "mysql"
 
     @staticmethod
-    def pool_transaction_state(dbapi_connection: Any) -> int:
+    def pool_transaction_state(dbapi_connection: Any) -> TransactionState:
         """Read from the last server status the driver saw; no round trip.
 
         With autocommit off, a transaction may be open without the driver
-        knowing (result sets do not refresh the status), so report UNKNOWN
-        and let the pool roll back. With autocommit on, only an explicit
+        knowing (result sets do not refresh the status), so report UNKNOWN and
+        let the pool roll back. With autocommit on, only an explicit
         BEGIN opens one, and its OK packet sets SERVER_STATUS_IN_TRANS, which
         PyMySQL exposes; mysqlclient does not, so an explicit BEGIN left open
         with mysqlclient is not detected (Django itself never does that).
         """
         if not dbapi_connection.open:
-            return BROKEN
+            return TransactionState.BROKEN
         if not dbapi_connection.get_autocommit():
-            return UNKNOWN
+            return TransactionState.UNKNOWN
         if is_pymysql(dbapi_connection) and dbapi_connection.server_status & _SERVER_STATUS_IN_TRANS:
-            return IN_TRANSACTION
-        return IDLE
+            return TransactionState.IN_TRANSACTION
+        return TransactionState.IDLE
 
     @staticmethod
     def pool_driver_autocommit(dbapi_connection: Any) -> bool | None:

@@ -16,7 +16,7 @@ except ImportError:  # Django 6 supports oracledb only
 
     is_oracledb = True
 
-from pool_core.pool import BROKEN, IDLE, IN_TRANSACTION, UNKNOWN
+from pool_core.hooks import PoolHooks, TransactionState
 
 __all__ = ["Database", "OracleHooks", "build_dsn", "is_oracledb"]
 
@@ -40,20 +40,20 @@ def build_dsn(settings_dict: dict[str, Any]) -> str:
     return str(settings_dict["NAME"])
 
 
-class OracleHooks:
+class OracleHooks(PoolHooks):
     """Driver-level hooks: local state only, except the ping."""
 
     pool_vendor_name = "oracle+oracledb" if is_oracledb else "oracle+cx_oracle"
 
     @staticmethod
-    def pool_transaction_state(dbapi_connection: Any) -> int:
+    def pool_transaction_state(dbapi_connection: Any) -> TransactionState:
         healthy = getattr(dbapi_connection, "is_healthy", None)
         if callable(healthy) and not healthy():
-            return BROKEN
+            return TransactionState.BROKEN
         in_progress = getattr(dbapi_connection, "transaction_in_progress", None)
         if in_progress is None:  # cx_Oracle: unknown, so the pool rolls back
-            return UNKNOWN
-        return IN_TRANSACTION if in_progress else IDLE
+            return TransactionState.UNKNOWN
+        return TransactionState.IN_TRANSACTION if in_progress else TransactionState.IDLE
 
     @staticmethod
     def pool_ping(dbapi_connection: Any) -> bool:

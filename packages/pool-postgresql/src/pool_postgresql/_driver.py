@@ -7,16 +7,15 @@ from typing import Any
 
 from django.db.backends.postgresql.psycopg_any import is_psycopg3
 
-from pool_core.hooks import PostgresServerHooks
-from pool_core.mixin import ClosedCursor
-from pool_core.pool import BROKEN, IDLE, IN_TRANSACTION
+from pool_core.hooks import ClosedCursor, PostgresServerHooks, TransactionState
 
 __all__ = ["is_psycopg3", "PostgresHooks"]
 
 logger = logging.getLogger("pool_postgresql")
 
 # libpq's PQtransactionStatus, shared by both drivers' conn.info.transaction_status.
-_STATUS = {0: IDLE, 1: BROKEN, 2: IN_TRANSACTION, 3: IN_TRANSACTION, 4: BROKEN}
+_T = TransactionState
+_STATUS = {0: _T.IDLE, 1: _T.BROKEN, 2: _T.IN_TRANSACTION, 3: _T.IN_TRANSACTION, 4: _T.BROKEN}
 _IDLE, _INERROR = 0, 3
 
 
@@ -44,13 +43,13 @@ class PostgresHooks(PostgresServerHooks):
     pool_vendor_name = "postgresql+psycopg" if is_psycopg3 else "postgresql+psycopg2"
 
     @staticmethod
-    def pool_transaction_state(dbapi_connection: Any) -> int:
+    def pool_transaction_state(dbapi_connection: Any) -> TransactionState:
         if dbapi_connection.closed or getattr(dbapi_connection, "broken", False):
-            return BROKEN
+            return TransactionState.BROKEN
         if is_psycopg3:
             # libpq's plain int: info.transaction_status builds an enum per call.
-            return _STATUS.get(dbapi_connection.pgconn.transaction_status, BROKEN)
-        return _STATUS.get(dbapi_connection.get_transaction_status(), BROKEN)
+            return _STATUS.get(dbapi_connection.pgconn.transaction_status, TransactionState.BROKEN)
+        return _STATUS.get(dbapi_connection.get_transaction_status(), TransactionState.BROKEN)
 
     @staticmethod
     def pool_driver_autocommit(dbapi_connection: Any) -> bool | None:

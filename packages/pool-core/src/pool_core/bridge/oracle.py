@@ -43,7 +43,7 @@ class OracleBridgeMixin(OracleServerHooks, BridgeWrapperMixin):
         from django.conf import settings
         from django.db.backends.base.base import BaseDatabaseWrapper
 
-        BaseDatabaseWrapper.init_connection_state(self)  # type: ignore[arg-type]
+        BaseDatabaseWrapper.init_connection_state(self)
         with self.connection.cursor() as cursor:
             cursor.execute("ALTER SESSION SET NLS_TERRITORY = 'AMERICA'")
             cursor.execute(
@@ -53,7 +53,7 @@ class OracleBridgeMixin(OracleServerHooks, BridgeWrapperMixin):
             )
         self.operators = self._standard_operators  # type: ignore[attr-defined]
         self.pattern_ops = self._standard_pattern_ops  # type: ignore[attr-defined]
-        if not self.get_autocommit():  # type: ignore[attr-defined]
+        if not self.get_autocommit():
             self.connection.commit()
 
     @property
@@ -61,7 +61,7 @@ class OracleBridgeMixin(OracleServerHooks, BridgeWrapperMixin):
         if self.__dict__.get("_bridge_oracle_version") is None:
             import re
 
-            with self.temporary_connection() as cursor:  # type: ignore[attr-defined]
+            with self.temporary_connection() as cursor:
                 cursor.execute("SELECT version FROM product_component_version WHERE ROWNUM = 1")
                 text = str(cursor.fetchone()[0])
             self.__dict__["_bridge_oracle_version"] = tuple(int(x) for x in re.findall(r"\d+", text)[:5])

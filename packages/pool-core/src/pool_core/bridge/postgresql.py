@@ -41,7 +41,7 @@ class PostgresBridgeMixin(BridgeWrapperMixin):
     def _configure_timezone(self, connection: Any) -> bool:
         # Django's reads the session's time zone from psycopg's connection.info:
         # ask the server. (PostgresSessionMixin handles a pooled session first.)
-        timezone_name = self.timezone_name  # type: ignore[attr-defined]
+        timezone_name = self.timezone_name
         if not timezone_name:
             return False
         with connection.cursor() as cursor:
@@ -64,7 +64,7 @@ class PostgresBridgeMixin(BridgeWrapperMixin):
     @property
     def pg_version(self) -> int:
         if self.__dict__.get("_bridge_pg_version") is None:
-            with self.temporary_connection() as cursor:  # type: ignore[attr-defined]
+            with self.temporary_connection() as cursor:
                 cursor.execute("SHOW server_version_num")
                 self.__dict__["_bridge_pg_version"] = int(cursor.fetchone()[0])
         return int(self.__dict__["_bridge_pg_version"])

@@ -5,12 +5,18 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from ..hooks import PoolHooks, TransactionState
 from .dbapi import BridgeConnection, BridgeDriver, Database
+
+if TYPE_CHECKING:
+    from django.db.backends.base.base import BaseDatabaseWrapper as _DjangoWrapper
+else:
+    _DjangoWrapper = object
 
 __all__ = ["BridgePoolHooks", "BridgeWrapperMixin"]
 
 
-class BridgeWrapperMixin:
+class BridgeWrapperMixin(_DjangoWrapper):
     """Generic overrides; put it before Django's DatabaseWrapper in the bases.
 
     Subclasses implement :meth:`bridge_connect` (conn_params -> raw
@@ -85,7 +91,7 @@ class BridgeWrapperMixin:
         return True
 
 
-class BridgePoolHooks:
+class BridgePoolHooks(PoolHooks):
     """Pool hooks for bridge connections; put it before PoolingMixin."""
 
     if TYPE_CHECKING:
@@ -116,15 +122,13 @@ class BridgePoolHooks:
             return None
 
     @staticmethod
-    def pool_transaction_state(dbapi_connection: Any) -> int:
-        from ..pool import BROKEN, IDLE, UNKNOWN
-
+    def pool_transaction_state(dbapi_connection: Any) -> TransactionState:
         try:
             if dbapi_connection.closed:
-                return BROKEN
-            return IDLE if dbapi_connection.autocommit else UNKNOWN
+                return TransactionState.BROKEN
+            return TransactionState.IDLE if dbapi_connection.autocommit else TransactionState.UNKNOWN
         except Exception:
-            return BROKEN
+            return TransactionState.BROKEN
 
     @classmethod
     def pool_ping(cls, dbapi_connection: Any) -> bool:

@@ -89,8 +89,8 @@ def _alias_error(alias: str) -> tuple[bool, str | None]:
     if not isinstance(wrapper, PoolingMixin):
         return False, None
     try:
-        options = parse_options(alias, wrapper.settings_dict.get("POOL_OPTIONS"))  # type: ignore[attr-defined]
-        driver = getattr(wrapper.Database, "__name__", wrapper.pool_vendor_name)  # type: ignore[attr-defined]
+        options = parse_options(alias, wrapper.settings_dict.get("POOL_OPTIONS"))
+        driver = getattr(wrapper.Database, "__name__", wrapper.pool_vendor_name)
         check_connect_timeout(alias, options, wrapper.pool_connect_timeout_max(), driver)
     except Exception as e:  # noqa: BLE001
         return True, str(e)
@@ -174,11 +174,11 @@ class Command(BaseCommand):
             if pooled and error is None and connect:
                 wrapper = connections[alias]
                 try:
-                    wrapper.ensure_connection()  # type: ignore[attr-defined]
+                    wrapper.ensure_connection()
                 except Exception as e:  # noqa: BLE001  (shown in the alias's row)
                     error = str(e)
                 finally:
-                    wrapper.close()  # type: ignore[attr-defined]
+                    wrapper.close()
             if error is not None:
                 password = connections.settings.get(alias, {}).get("PASSWORD")
                 errors[alias] = mask_password(error, password)
