@@ -23,6 +23,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.pool import QueuePool
 
 from . import _fork, _housekeeper
+from ._stats import COUNTERS, WAIT_BUCKETS_MS, new_histogram, wait_stats
 from .errors import PoolError, PoolTimeout
 
 if TYPE_CHECKING:
@@ -38,26 +39,6 @@ IDLE, IN_TRANSACTION, BROKEN, UNKNOWN = 0, 1, 2, 3
 #: record.info key: the pool_session_signature() Django's set-up last ran under
 #: (set by PoolingMixin; dropped here whenever the session is new or reset).
 INIT_DONE = "django_init"
-
-_COUNTERS = (
-    "connections_created",
-    "connections_closed",
-    "connections_recycled",
-    "connections_invalidated",
-    "checkouts",
-    "checkout_timeouts",
-    "rollbacks_on_return",
-    "session_resets",
-    "pings",
-    "pings_failed",
-    "leaks_detected",
-    "connections_reclaimed",
-    "queries_timed_out",
-    "checkouts_shed",
-)
-
-#: Upper bounds (milliseconds) of the checkout wait histogram; +Inf is implied.
-WAIT_BUCKETS_MS = (1.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0, 10000.0, 30000.0)
 
 
 class _Held:
@@ -329,11 +310,11 @@ class AliasState:
     def __init__(self, bound: int | None) -> None:
         self.pid = os.getpid()
         self.lock = threading.Lock()
-        self.counters = dict.fromkeys(_COUNTERS, 0)
+        self.counters = dict.fromkeys(COUNTERS, 0)
         self.wait_count = 0
         self.wait_sum = 0.0
         self.wait_max = 0.0
-        self.wait_buckets = [0] * (len(WAIT_BUCKETS_MS) + 1)
+        self.wait_buckets = new_histogram()
         self.waiting = 0
         #: id(record) -> checkout in progress, of every pool of the alias
         self.held: dict[int, _Held] = {}
@@ -1159,11 +1140,6 @@ class AliasPool:
         checked_out = p.checkedout() - parked + replaced
         idle = p.checkedin() + parked
         o = self.options
-        cumulative: dict[str, int] = {}
-        running = 0
-        for bound, n in zip((*WAIT_BUCKETS_MS, float("inf")), buckets, strict=True):
-            running += n
-            cumulative["+Inf" if bound == float("inf") else f"{bound:g}"] = running
         return {
             "alias": self.alias,
             "pid": self.pid,
@@ -1177,13 +1153,7 @@ class AliasPool:
             "overflow_in_use": max(0, checked_out + idle - o.pool_size),
             "threads_waiting": waiting,
             **counters,
-            "checkout_wait_count": wait_count,
-            "checkout_wait_ms_sum": wait_sum * 1000.0,
-            "checkout_wait_ms_max": wait_max * 1000.0,
-            "checkout_wait_ms_p50": _quantile(buckets, wait_count, 0.50, wait_max),
-            "checkout_wait_ms_p95": _quantile(buckets, wait_count, 0.95, wait_max),
-            "checkout_wait_ms_p99": _quantile(buckets, wait_count, 0.99, wait_max),
-            "checkout_wait_ms_buckets": cumulative,
+            **wait_stats(buckets, wait_count, wait_sum, wait_max),
         }
 
     def enforce_query_timeout(self, now: float) -> float:
@@ -1319,20 +1289,3 @@ class AliasPool:
                 held.owner_name(),
                 format_stack(held.stack),
             )
-
-
-def _quantile(buckets: list[int], count: int, q: float, maximum: float) -> float:
-    """Estimate a quantile (ms) from the histogram, interpolating in its bucket."""
-    if count == 0:
-        return 0.0
-    rank = q * count
-    seen = 0
-    lower = 0.0
-    for i, n in enumerate(buckets):
-        upper = WAIT_BUCKETS_MS[i] if i < len(WAIT_BUCKETS_MS) else maximum * 1000.0
-        if n and seen + n >= rank:
-            upper = min(upper, maximum * 1000.0)
-            return lower + (upper - lower) * (rank - seen) / n
-        seen += n
-        lower = WAIT_BUCKETS_MS[i] if i < len(WAIT_BUCKETS_MS) else lower
-    return maximum * 1000.0
