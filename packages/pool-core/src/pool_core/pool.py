@@ -7,22 +7,20 @@ import logging
 import os
 import random
 import select
-import sys
 import threading
 import time
 import traceback
-import weakref
 from bisect import bisect_left
 from collections.abc import Callable
-from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import event
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.pool import QueuePool
 
-from . import _fork, _housekeeper
+from . import _fork, _housekeeper, _leaks
 from ._fair import CLOSED, SHED, FairSlots
+from ._leaks import Held
 from ._stats import COUNTERS, WAIT_BUCKETS_MS, new_histogram, wait_stats
 from .errors import PoolError, PoolTimeout
 
@@ -41,108 +39,10 @@ IDLE, IN_TRANSACTION, BROKEN, UNKNOWN = 0, 1, 2, 3
 INIT_DONE = "django_init"
 
 
-class _Held:
-    """One checkout in progress: when, by which thread, from where.
-
-    With QUERY_TIMEOUT, the owner thread sets *query_since* (monotonic) while
-    a query is in flight and 0.0 otherwise; the housekeeper sets
-    *query_fired* to the *query_since* of a query it shut down (see
-    AliasPool.enforce_query_timeout and pool_core.deadline).
-    """
-
-    __slots__ = (
-        "since",
-        "thread",
-        "stack",
-        "reported",
-        "dead_owner_seen",
-        "unreclaimable_reported",
-        "idle_reported",
-        "idle_seen",
-        "fd",
-        "query_since",
-        "query_fired",
-    )
-
-    def __init__(
-        self, thread: threading.Thread, stack: traceback.StackSummary | None, fd: int | None = None
-    ) -> None:
-        self.since = time.monotonic()
-        self.thread = weakref.ref(thread)
-        self.stack = stack
-        self.reported = False
-        self.dead_owner_seen = False
-        self.unreclaimable_reported = False
-        self.idle_reported = False
-        self.idle_seen = 0.0
-        self.fd = fd
-        self.query_since = 0.0
-        self.query_fired = 0.0
-
-    def owner_alive(self) -> bool:
-        thread = self.thread()
-        return thread is not None and thread.is_alive()
-
-    def owner_name(self) -> str:
-        thread = self.thread()
-        return thread.name if thread is not None else "?"
-
-
-def _idle_in_executor(frame: FrameType) -> bool:
-    """Whether a thread's innermost Python frame is a thread pool executor waiting for work."""
-    code = frame.f_code
-    return code.co_name == "_worker" and code.co_filename.endswith(_EXECUTOR_FILE)
-
-
-_EXECUTOR_FILE = os.path.join("concurrent", "futures", "thread.py")
-
-#: An executor thread idle this long with a checkout is reported as pinning a slot.
-IDLE_HOLD_SECONDS = 0.9
-
-
-def format_stack(stack: traceback.StackSummary | None) -> str:
-    """The checkout stack, without the pool's and SQLAlchemy's own frames."""
-    if not stack:
-        return "  (stack not recorded: set LEAK_DETECTION_THRESHOLD to record it)\n"
-    frames = list(stack)
-    internal = (f"{os.sep}sqlalchemy{os.sep}", f"{os.sep}pool_core{os.sep}")
-    while frames and any(part in frames[-1].filename for part in internal):
-        frames.pop()
-    return "".join(traceback.format_list(frames))
-
-
 #: Each connection's lifetime is RECYCLE shortened by a random fraction up to
 #: this (as psycopg_pool does), so connections opened together are not all
 #: replaced in the same second.
 RECYCLE_JITTER = 0.05
-
-
-def _collect_garbage() -> bool:
-    """Run a full garbage collection here; False if it could not run.
-
-    CPython runs one collection at a time: gc.collect() returns at once,
-    having collected nothing, while another thread's collection is under way
-    (one releases the GIL in finalisers, e.g. SQLAlchemy's returning a
-    connection with a ROLLBACK). That collection may have started before the
-    caller's garbage became garbage. True only if a full collection started
-    in this thread during the call, and so ended before it returned.
-    """
-    me = threading.get_ident()
-    started: list[bool] = []
-
-    def note(phase: str, info: dict[str, Any]) -> None:
-        if phase == "start" and info.get("generation") == 2 and threading.get_ident() == me:
-            started.append(True)
-
-    gc.callbacks.append(note)
-    try:
-        gc.collect()
-    finally:
-        try:
-            gc.callbacks.remove(note)
-        except ValueError:  # someone cleared gc.callbacks meanwhile
-            pass
-    return bool(started)
 
 
 class AliasState:
@@ -164,7 +64,7 @@ class AliasState:
         self.wait_buckets = new_histogram()
         self.waiting = 0
         #: id(record) -> checkout in progress, of every pool of the alias
-        self.held: dict[int, _Held] = {}
+        self.held: dict[int, Held] = {}
         #: Parked connections (see AliasPool._park); only the live pool parks.
         self.parked: list[Any] = []
         self.bound = bound
@@ -434,7 +334,7 @@ class AliasPool:
             return None
         del info["clean_return"]
         stack = None if o.leak_detection_threshold is None else traceback.extract_stack(limit=32)
-        self._held[id(record)] = _Held(threading.current_thread(), stack, info.get("fd"))
+        self._held[id(record)] = Held(threading.current_thread(), stack, info.get("fd"))
         return fairy
 
     def _unpark_to_queue(self, fairy: Any) -> None:
@@ -552,9 +452,9 @@ class AliasPool:
             info.pop("suspect", None)
         self._bump("checkouts")
         stack = None if o.leak_detection_threshold is None else traceback.extract_stack(limit=32)
-        self._held[id(record)] = _Held(threading.current_thread(), stack, info.get("fd"))
+        self._held[id(record)] = Held(threading.current_thread(), stack, info.get("fd"))
 
-    def held(self, fairy: Any) -> _Held | None:
+    def held(self, fairy: Any) -> Held | None:
         """The checkout record of *fairy* if QUERY_TIMEOUT can act on it (the socket is known)."""
         held = self._held.get(id(fairy._connection_record))
         return held if held is not None and held.fd is not None else None
@@ -628,14 +528,7 @@ class AliasPool:
         # A checkout that was never returned (garbage-collected proxy, e.g.
         # the thread-local connection of a thread that ended).
         self._bump("connections_reclaimed")
-        held = self._held.get(id(record))
-        logger.warning(
-            "pool %r: reclaimed a connection that was garbage-collected without being "
-            "returned (checked out by thread %r); checked out at:\n%s",
-            self.alias,
-            held.owner_name() if held else "?",
-            format_stack(held.stack if held else None),
-        )
+        _leaks.warn_reclaimed(self.alias, self._held.get(id(record)))
         status = self.vendor.pool_transaction_state(dbapi_connection)
         if status == BROKEN:
             raise sa_exc.DisconnectionError("connection is broken")
@@ -1023,7 +916,7 @@ class AliasPool:
                 due = min(due, deadline)
                 continue
 
-            def running(held: _Held = held, since: float = since) -> bool:
+            def running(held: Held = held, since: float = since) -> bool:
                 held.query_fired = since  # before reading query_since: the owner clears it, then reads this
                 if held.query_since != since:
                     return False
@@ -1045,20 +938,7 @@ class AliasPool:
         """Log new leaks, reclaim connections of ended threads (housekeeper thread)."""
         limit = self.options.leak_detection_threshold
         if limit is not None:
-            now = time.monotonic()
-            for held in list(self._held.values()):
-                if not held.reported and now - held.since >= limit:
-                    held.reported = True
-                    self._bump("leaks_detected")
-                    logger.warning(
-                        "pool %r: possible connection leak: a connection has been checked out for "
-                        "%.1f s (LEAK_DETECTION_THRESHOLD=%gs) by thread %r; checked out at:\n%s",
-                        self.alias,
-                        now - held.since,
-                        limit,
-                        held.owner_name(),
-                        format_stack(held.stack),
-                    )
+            _leaks.report_leaks(self.alias, self._held, limit, self._bump)
         self.reclaim_orphans()
         self.shrink_idle()
         self.keepalive()
@@ -1074,27 +954,9 @@ class AliasPool:
         connection (rolled back); one that is still referenced is left alone.
         Orphans count as seen only once a full collection ran after their
         owner ended: if another thread's collection was under way, the next
-        call tries again (see _collect_garbage).
+        call tries again (see pool_core._leaks.collect_garbage).
         """
-        self.report_idle_executor_holders()
-        orphans = [h for h in list(self._held.values()) if not h.dead_owner_seen and not h.owner_alive()]
-        if not orphans:
-            return
-        if not _collect_garbage():
-            return
-        for held in orphans:
-            held.dead_owner_seen = True
-        for held in list(self._held.values()):
-            if held.dead_owner_seen and not held.unreclaimable_reported:
-                held.unreclaimable_reported = True
-                logger.warning(
-                    "pool %r: thread %r ended without returning its connection, which is still "
-                    "referenced elsewhere (shared with another thread?), so it was not reclaimed; "
-                    "checked out at:\n%s",
-                    self.alias,
-                    held.owner_name(),
-                    format_stack(held.stack),
-                )
+        _leaks.reclaim_orphans(self.alias, self._held)
 
     def report_idle_executor_holders(self) -> None:
         """Warn (once per checkout) about connections held by an idle thread pool executor thread.
@@ -1105,34 +967,9 @@ class AliasPool:
         that thread keeps its connection checked out between tasks, pinning
         a slot. Such a thread is alive, so it is not reclaimed: it is named
         in a WARNING once it has been seen idle with its checkout on two
-        looks at least IDLE_HOLD_SECONDS apart (an asgiref thread-sensitive
+        looks at least _leaks.IDLE_HOLD_SECONDS apart (an asgiref thread-sensitive
         thread idles a moment between its view and request_finished). Runs
         with reclaim_orphans (a checkout that waits, housekeeper ticks),
         never on the checkout path.
         """
-        candidates = [h for h in list(self._held.values()) if not h.idle_reported]
-        if not candidates:
-            return
-        frames = sys._current_frames()
-        now = time.monotonic()
-        for held in candidates:
-            thread = held.thread()
-            frame = frames.get(thread.ident) if thread is not None and thread.ident is not None else None
-            if frame is None or not _idle_in_executor(frame):
-                held.idle_seen = 0.0
-                continue
-            if not held.idle_seen:
-                held.idle_seen = now
-            if now - held.idle_seen < IDLE_HOLD_SECONDS:
-                continue
-            held.idle_reported = True
-            logger.warning(
-                "pool %r: thread %r keeps a connection checked out while it waits for work in a thread "
-                "pool executor (sync_to_async(thread_sensitive=False), run_in_executor): Django returns "
-                "connections at request end only in the request's own thread, so this pool slot stays "
-                "pinned until that thread calls connection.close() or close_old_connections(); "
-                "checked out at:\n%s",
-                self.alias,
-                held.owner_name(),
-                format_stack(held.stack),
-            )
+        _leaks.report_idle_executor_holders(self.alias, self._held)
