@@ -11,14 +11,14 @@ import threading
 import time
 import traceback
 from bisect import bisect_left
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import event
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.pool import QueuePool
 
-from . import _fork, _housekeeper, _leaks
+from . import _fork, _housekeeper, _leaks, _sqla
 from ._fair import CLOSED, SHED, FairSlots
 from ._leaks import Held
 from ._stats import COUNTERS, WAIT_BUCKETS_MS, new_histogram, wait_stats
@@ -37,6 +37,9 @@ IDLE, IN_TRANSACTION, BROKEN, UNKNOWN = 0, 1, 2, 3
 #: record.info key: the pool_session_signature() Django's set-up last ran under
 #: (set by PoolingMixin; dropped here whenever the session is new or reset).
 INIT_DONE = "django_init"
+
+#: What AliasPool._reset_on_return() finds a reset cannot fix.
+_BROKEN, _RECONNECT = object(), object()
 
 
 #: Each connection's lifetime is RECYCLE shortened by a random fraction up to
@@ -308,6 +311,7 @@ class AliasPool:
                 fairy = self._parked.pop()
             except IndexError:
                 return None
+        # SQLAlchemy privates, read directly on the hot path: see pool_core._sqla.
         if fairy._pool is not self._pool:
             # Parked by a pool this one replaced just before it was retired.
             self._unpark_to_queue(fairy)
@@ -340,7 +344,7 @@ class AliasPool:
     def _unpark_to_queue(self, fairy: Any) -> None:
         """Give a parked (or just unparked, unused) clean connection back to the QueuePool."""
         fairy.info["clean_return"] = True  # nothing to reset: not a leak either
-        self._held.pop(id(fairy._connection_record), None)
+        self._held.pop(id(_sqla.record_of(fairy)), None)
         try:
             fairy.close()
         except Exception:
@@ -350,6 +354,7 @@ class AliasPool:
         """Keep a clean returned connection for the next checkout, if nothing argues against it."""
         if self.retired:
             return False
+        # SQLAlchemy privates, read directly on the hot path: see pool_core._sqla.
         if self._pool._overflow > 0:  # type: ignore[attr-defined]
             # Overflow connections are open: the queue must see every idle
             # connection so that it closes the surplus, as without parking.
@@ -456,7 +461,7 @@ class AliasPool:
 
     def held(self, fairy: Any) -> Held | None:
         """The checkout record of *fairy* if QUERY_TIMEOUT can act on it (the socket is known)."""
-        held = self._held.get(id(fairy._connection_record))
+        held = self._held.get(id(fairy._connection_record))  # every checkout: see pool_core._sqla
         return held if held is not None and held.fd is not None else None
 
     def _ping(self, dbapi_connection: Any) -> bool:
@@ -529,9 +534,25 @@ class AliasPool:
         # the thread-local connection of a thread that ended).
         self._bump("connections_reclaimed")
         _leaks.warn_reclaimed(self.alias, self._held.get(id(record)))
-        status = self.vendor.pool_transaction_state(dbapi_connection)
-        if status == BROKEN:
+        unfit = self._reset_on_return(
+            dbapi_connection, info, self.vendor.pool_transaction_state(dbapi_connection)
+        )
+        if unfit is _BROKEN:
             raise sa_exc.DisconnectionError("connection is broken")
+        if unfit is _RECONNECT:
+            raise sa_exc.DisconnectionError("session reset by reconnecting")
+
+    def _reset_on_return(self, dbapi_connection: Any, info: dict[Any, Any], status: int) -> object | None:
+        """Roll back what a returned connection left open, and reset its session (RESET_SESSION).
+
+        For give_back() and for _on_reset() (a checkout the garbage collector
+        returned); *status* is the vendor's pool_transaction_state(). None
+        once the connection is clean again; _BROKEN if the driver reports it
+        broken (nothing done); _RECONNECT if only a new session resets it
+        (flagged for _on_invalidate). A driver error propagates.
+        """
+        if status == BROKEN:
+            return _BROKEN
         if status != IDLE:
             self._bump("rollbacks_on_return")
             dbapi_connection.rollback()
@@ -539,8 +560,9 @@ class AliasPool:
             self._bump("session_resets")
             if not self.vendor.pool_reset_session(dbapi_connection):
                 info["reset_by_reconnect"] = True
-                raise sa_exc.DisconnectionError("session reset by reconnecting")
+                return _RECONNECT
             info.pop(INIT_DONE, None)
+        return None
 
     def _on_checkin(self, dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
         info = record.info
@@ -642,16 +664,16 @@ class AliasPool:
             )
 
         self._queue_parked_idle_since(cutoff, now)
+
+        def first_due(queued: Iterable[Any]) -> Any:
+            return next((r for r in queued if id(r) not in seen and due(r)), None)
+
         p = self._pool
-        queue: Any = p._pool  # type: ignore[attr-defined]
         pinged = 0
         seen: set[int] = set()
         while slots.try_acquire():
             try:
-                with queue.mutex:
-                    record = next((r for r in queue.queue if id(r) not in seen and due(r)), None)
-                    if record is not None:
-                        queue.queue.remove(record)
+                record = _sqla.take_queued(p, first_due)
                 if record is None:
                     break
                 seen.add(id(record))
@@ -663,13 +685,10 @@ class AliasPool:
                     ok = False
                 if ok:
                     record.info["last_ping"] = now
-                    queue.put(record, False)
+                    _sqla.requeue(p, record)
                     continue
                 self._bump("pings_failed")
-                try:
-                    record.invalidate()
-                finally:
-                    p._dec_overflow()  # type: ignore[attr-defined]
+                _sqla.invalidate_taken(p, record)
             finally:
                 slots.release()
         if self.retired:
@@ -687,17 +706,10 @@ class AliasPool:
         """
         p = self._pool
         target = min(self.options.min_idle, p.size()) if self._keeps_overflow else self.options.min_idle
-        queue: Any = p._pool  # type: ignore[attr-defined]
         opened = 0
         while not self.retired and p.checkedout() + p.checkedin() < target:
-            if not p._inc_overflow():  # type: ignore[attr-defined]
+            if not _sqla.open_queued(p):
                 break
-            try:
-                record = p._create_connection()  # type: ignore[attr-defined]
-            except BaseException:
-                p._dec_overflow()  # type: ignore[attr-defined]
-                raise
-            queue.put(record, False)
             opened += 1
         if self.retired:
             self.close_idle()  # retired meanwhile: see keepalive()
@@ -733,16 +745,11 @@ class AliasPool:
     def close_idle(self) -> None:
         """Close every idle connection now; the bound and the pool stay intact."""
         self._drain_parked()
-        queue = self._pool._pool  # type: ignore[attr-defined]
         while True:
-            try:
-                record = queue.get(False)
-            except Exception:
+            record = _sqla.take_any_queued(self._pool)
+            if record is None:
                 break
-            try:
-                record.close()
-            finally:
-                self._pool._dec_overflow()  # type: ignore[attr-defined]
+            _sqla.close_taken(self._pool, record)
 
     def shrink_idle(self, now: float | None = None) -> int:
         """Close connections idle longer than IDLE_TIMEOUT, down to POOL_SIZE (or MIN_IDLE).
@@ -759,23 +766,20 @@ class AliasPool:
         now = time.monotonic() if now is None else now
         cutoff = now - limit
         self._queue_parked_idle_since(cutoff, now)
+
+        def oldest_idle(queued: Iterable[Any]) -> Any:
+            idle = [r for r in queued if r.info.get("last_used", now) <= cutoff]
+            return min(idle, key=lambda r: r.info.get("last_used", now)) if idle else None
+
         p = self._pool
-        queue: Any = p._pool  # type: ignore[attr-defined]
         closed = 0
         keep = max(self.options.pool_size, self.options.min_idle)
         while p.checkedout() + p.checkedin() > keep and slots.try_acquire():
             try:
-                with queue.mutex:
-                    idle = [r for r in queue.queue if r.info.get("last_used", now) <= cutoff]
-                    record = min(idle, key=lambda r: r.info.get("last_used", now)) if idle else None
-                    if record is not None:
-                        queue.queue.remove(record)
+                record = _sqla.take_queued(p, oldest_idle)
                 if record is None:
                     break
-                try:
-                    record.close()
-                finally:
-                    p._dec_overflow()  # type: ignore[attr-defined]
+                _sqla.close_taken(p, record)
                 closed += 1
             finally:
                 slots.release()
@@ -801,19 +805,15 @@ class AliasPool:
             return
         try:
             status = self.vendor.pool_transaction_state(dbapi_connection)
-            if status == BROKEN:
-                raise ConnectionError("the driver reports the connection as broken")
-            if status != IDLE:
-                self._bump("rollbacks_on_return")
-                dbapi_connection.rollback()
-            if self.options.reset_session:
-                self._bump("session_resets")
-                if not self.vendor.pool_reset_session(dbapi_connection):
+            # The common case (idle, no RESET_SESSION) makes no call: the hot path.
+            if status != IDLE or self.options.reset_session:
+                unfit = self._reset_on_return(dbapi_connection, info, status)
+                if unfit is _BROKEN:
+                    raise ConnectionError("the driver reports the connection as broken")
+                if unfit is _RECONNECT:
                     # No in-place reset for this driver: a new session is the reset.
-                    info["reset_by_reconnect"] = True
                     fairy.invalidate()
                     return
-                info.pop(INIT_DONE, None)
         except Exception as e:
             logger.info(
                 "pool %r: discarding a connection that could not be reset on return (%s)",
@@ -851,9 +851,7 @@ class AliasPool:
             fairy.info["foreign"] = True
             if conn is not None:
                 _fork.neutralize(conn, self.vendor.pool_fileno)
-        q = getattr(self._pool, "_pool", None)
-        queue = getattr(q, "queue", ())
-        for record in list(queue):
+        for record in _sqla.queued(self._pool):
             conn = getattr(record, "dbapi_connection", None)
             if conn is not None:
                 record.info["foreign"] = True
