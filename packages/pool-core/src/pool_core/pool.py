@@ -199,10 +199,10 @@ class AliasPool:
         Raise PoolTimeout (a Django OperationalError) when none frees up.
         """
         start = time.monotonic()
-        fairy: PoolProxiedConnection | None = self._unpark(start, None)
-        if fairy is not None:
+        proxied: PoolProxiedConnection | None = self._unpark(start, None)
+        if proxied is not None:
             self.count_parked_checkout()
-            return fairy
+            return proxied
         if self.draining:
             raise self._drained_error()
         slots = self._slots
@@ -225,12 +225,12 @@ class AliasPool:
                     if not got:
                         raise self._timed_out()
                     # A connection parked meanwhile, slot included.
-                    fairy = self._unpark(time.monotonic(), got)
-                    if fairy is not None:
+                    proxied = self._unpark(time.monotonic(), got)
+                    if proxied is not None:
                         self._bump("checkouts")
-                        return fairy
+                        return proxied
             try:
-                fairy = self._pool.connect()
+                proxied = self._pool.connect()
             except sa_exc.TimeoutError:
                 if slots is not None:
                     slots.release()
@@ -240,7 +240,7 @@ class AliasPool:
                     slots.release()
                 raise
             if slots is not None:
-                fairy.info["slot"] = True
+                proxied.info["slot"] = True
         finally:
             waited = time.monotonic() - start
             bucket = bisect_left(WAIT_BUCKETS_MS, waited * 1000.0)
@@ -253,7 +253,7 @@ class AliasPool:
                     state.wait_max = waited
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug("pool %r: checked out a connection in %.1f ms", self.alias, waited * 1000.0)
-        return fairy
+        return proxied
 
     def _timed_out(self) -> PoolTimeout:
         self._bump("checkout_timeouts")
@@ -298,33 +298,33 @@ class AliasPool:
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug("pool %r: checked out a parked connection", self.alias)
 
-    def _unpark(self, now: float, fairy: Any) -> Any:
-        """Hand out a parked connection (the last one if *fairy* is None), or None.
+    def _unpark(self, now: float, proxied: Any) -> Any:
+        """Hand out a parked connection (the last one if *proxied* is None), or None.
 
         A parked connection is idle, clean, and still checked out of the
         QueuePool with its slot. One that must be pinged (idle for
         PRE_PING_IDLE), recycled or replaced goes back to the queue instead,
         where the normal checkout deals with it.
         """
-        if fairy is None:
+        if proxied is None:
             try:
-                fairy = self._parked.pop()
+                proxied = self._parked.pop()
             except IndexError:
                 return None
         # SQLAlchemy privates, read directly on the hot path: see pool_core._sqla.
-        if fairy._pool is not self._pool:
+        if proxied._pool is not self._pool:
             # Parked by a pool this one replaced just before it was retired.
-            self._unpark_to_queue(fairy)
+            self._unpark_to_queue(proxied)
             return None
-        info = fairy.info
-        record = fairy._connection_record
+        info = proxied.info
+        record = proxied._connection_record
         o = self.options
         if o.pre_ping and (
-            now - info["last_used"] >= o.pre_ping_idle or self._has_pending_input(fairy.dbapi_connection)
+            now - info["last_used"] >= o.pre_ping_idle or self._has_pending_input(proxied.dbapi_connection)
         ):
             # Checkin would make it look fresh again: flag it for the ping.
             info["suspect"] = True
-            self._unpark_to_queue(fairy)
+            self._unpark_to_queue(proxied)
             return None
         if (
             self.retired
@@ -334,23 +334,23 @@ class AliasPool:
             or self._pool._invalidate_time > record.starttime
             or record._soft_invalidate_time > record.starttime
         ):
-            self._unpark_to_queue(fairy)
+            self._unpark_to_queue(proxied)
             return None
         del info["clean_return"]
         stack = None if o.leak_detection_threshold is None else traceback.extract_stack(limit=32)
         self._held[id(record)] = Held(threading.current_thread(), stack, info.get("fd"))
-        return fairy
+        return proxied
 
-    def _unpark_to_queue(self, fairy: Any) -> None:
+    def _unpark_to_queue(self, proxied: Any) -> None:
         """Give a parked (or just unparked, unused) clean connection back to the QueuePool."""
-        fairy.info["clean_return"] = True  # nothing to reset: not a leak either
-        self._held.pop(id(_sqla.record_of(fairy)), None)
+        proxied.info["clean_return"] = True  # nothing to reset: not a leak either
+        self._held.pop(id(_sqla.record_of(proxied)), None)
         try:
-            fairy.close()
+            proxied.close()
         except Exception:
             logger.debug("pool %r: error while returning a parked connection", self.alias, exc_info=True)
 
-    def _park(self, fairy: Any) -> bool:
+    def _park(self, proxied: Any) -> bool:
         """Keep a clean returned connection for the next checkout, if nothing argues against it."""
         if self.retired:
             return False
@@ -360,22 +360,22 @@ class AliasPool:
             # connection so that it closes the surplus, as without parking.
             self._drain_parked()
             return False
-        fairy.info["last_used"] = time.monotonic()
-        self._held.pop(id(fairy._connection_record), None)
+        proxied.info["last_used"] = time.monotonic()
+        self._held.pop(id(proxied._connection_record), None)
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug("pool %r: connection returned (parked)", self.alias)
         if self._slots is None:
-            self._parked.append(fairy)
+            self._parked.append(proxied)
             return True
-        return self._slots.park(fairy)
+        return self._slots.park(proxied)
 
     def _drain_parked(self) -> None:
         while True:
             try:
-                fairy = self._parked.pop()
+                proxied = self._parked.pop()
             except IndexError:
                 return
-            self._unpark_to_queue(fairy)
+            self._unpark_to_queue(proxied)
 
     def _timeout_message(self) -> str:
         o = self.options
@@ -459,9 +459,9 @@ class AliasPool:
         stack = None if o.leak_detection_threshold is None else traceback.extract_stack(limit=32)
         self._held[id(record)] = Held(threading.current_thread(), stack, info.get("fd"))
 
-    def held(self, fairy: Any) -> Held | None:
-        """The checkout record of *fairy* if QUERY_TIMEOUT can act on it (the socket is known)."""
-        held = self._held.get(id(fairy._connection_record))  # every checkout: see pool_core._sqla
+    def held(self, proxied: Any) -> Held | None:
+        """The checkout record of *proxied* if QUERY_TIMEOUT can act on it (the socket is known)."""
+        held = self._held.get(id(proxied._connection_record))  # every checkout: see pool_core._sqla
         return held if held is not None and held.fd is not None else None
 
     def _ping(self, dbapi_connection: Any) -> bool:
@@ -628,18 +628,18 @@ class AliasPool:
         while True:
             with slots._lock:
                 try:
-                    fairy = self._parked[0]
+                    proxied = self._parked[0]
                 except IndexError:
                     return
-                since = fairy.info.get("last_used", now)
+                since = proxied.info.get("last_used", now)
                 if since > cutoff:
                     return
                 try:
-                    self._parked.remove(fairy)
+                    self._parked.remove(proxied)
                 except ValueError:  # just handed out
                     continue
-            fairy.info["idle_since"] = since
-            self._unpark_to_queue(fairy)
+            proxied.info["idle_since"] = since
+            self._unpark_to_queue(proxied)
 
     def keepalive(self, now: float | None = None) -> int:
         """Ping connections idle for KEEPALIVE_TIME since their last use or ping.
@@ -792,16 +792,16 @@ class AliasPool:
             )
         return closed
 
-    def give_back(self, fairy: Any, dbapi_connection: Any, errors_occurred: bool) -> None:
-        """Return *fairy* after making sure no transaction or breakage leaks.
+    def give_back(self, proxied: Any, dbapi_connection: Any, errors_occurred: bool) -> None:
+        """Return *proxied* after making sure no transaction or breakage leaks.
 
         Never raises: a connection that cannot be reset is discarded.
         """
-        info = fairy.info
+        info = proxied.info
         if info.pop("query_timed_out", False):
             # Its socket was shut down mid-query (QUERY_TIMEOUT): never reuse,
             # and no ping that would replace the pool's other connections.
-            fairy.invalidate()
+            proxied.invalidate()
             return
         try:
             status = self.vendor.pool_transaction_state(dbapi_connection)
@@ -812,7 +812,7 @@ class AliasPool:
                     raise ConnectionError("the driver reports the connection as broken")
                 if unfit is _RECONNECT:
                     # No in-place reset for this driver: a new session is the reset.
-                    fairy.invalidate()
+                    proxied.invalidate()
                     return
         except Exception as e:
             logger.info(
@@ -820,17 +820,17 @@ class AliasPool:
                 self.alias,
                 type(e).__name__,
             )
-            fairy.invalidate(e)
+            proxied.invalidate(e)
             return
         info["clean_return"] = True
         if errors_occurred:
             info["suspect"] = True
-        elif self._park(fairy):
+        elif self._park(proxied):
             return
-        fairy.close()
+        proxied.close()
 
-    def discard(self, fairy: Any) -> None:
-        """Close *fairy*'s physical connection instead of returning it.
+    def discard(self, proxied: Any) -> None:
+        """Close *proxied*'s physical connection instead of returning it.
 
         For a connection that failed Django's health check (is_usable()):
         the pool slot is freed and the next checkout opens a new connection.
@@ -838,7 +838,7 @@ class AliasPool:
         """
         logger.info("pool %r: discarding a connection that failed Django's health check", self.alias)
         try:
-            fairy.invalidate()
+            proxied.invalidate()
         except Exception:
             logger.debug("pool %r: error while discarding a connection", self.alias, exc_info=True)
 
@@ -846,9 +846,9 @@ class AliasPool:
         """In a forked child: make every idle inherited connection harmless."""
         self.retired = True
         parked, self._parked[:] = list(self._parked), []
-        for fairy in parked:
-            conn = fairy.dbapi_connection
-            fairy.info["foreign"] = True
+        for proxied in parked:
+            conn = proxied.dbapi_connection
+            proxied.info["foreign"] = True
             if conn is not None:
                 _fork.neutralize(conn, self.vendor.pool_fileno)
         for record in _sqla.queued(self._pool):
