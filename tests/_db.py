@@ -35,7 +35,7 @@ _HOLDS = "holds a connection with one statement until close(); in transaction mo
 #: Contract tests that assert request-mode holding, skipped in a CHECKOUT=transaction pass
 #: (tests/contract/test_transaction_checkout.py covers what transaction mode does instead).
 REQUEST_MODE_ONLY: dict[str, str] = {
-    "test_returned_connection_goes_to_a_waiter_not_to_the_shelf": _HOLDS + " before any thread waits",
+    "test_returned_connection_goes_to_a_waiter_not_to_the_parked_ones": _HOLDS + " before any thread waits",
     "test_overflow_connections_close_on_return_even_with_parked_ones": _HOLDS + ": no overflow opens",
     "test_autocommit_left_off_is_restored_on_the_next_checkout": _HOLDS + "; wrapper.connection is None after it",
     "test_prometheus_collector_exposes_the_stats": _HOLDS + "; the gauge reads 0 checked out",

@@ -107,7 +107,7 @@ def test_close_idle_and_dispose_close_parked_connections(engine):
     assert _wait_until(lambda: second not in engine.server_sessions())
 
 
-def test_returned_connection_goes_to_a_waiter_not_to_the_shelf(engine):
+def test_returned_connection_goes_to_a_waiter_not_to_the_parked_ones(engine):
     """With a thread waiting, a returned connection is handed over, never parked."""
     alias = engine.make_alias({"POOL_SIZE": 1, "MAX_OVERFLOW": 0, "TIMEOUT": 20})
     engine.backend_id(alias)

@@ -8,6 +8,7 @@ import time
 from django.db import connections
 
 import pool_core
+from pool_core import _sqla
 from pool_core.registry import get_existing
 
 
@@ -125,7 +126,7 @@ def test_idle_timeout_none_keeps_every_connection(engine):
 
 def _idle_infos(alias: str) -> list[dict]:
     pool = get_existing(alias)
-    return [f.info for f in pool._parked] + [r.info for r in pool._pool._pool.queue]
+    return [p.info for p in pool._parked] + [r.info for r in _sqla.queued(pool._pool)]
 
 
 def test_recycle_deadlines_are_jittered(engine):

@@ -122,11 +122,11 @@ def test_256_threads_on_10_plus_10(eng):
                 served.append(ticket[id(slots._waiters[0])])
             real_release()
 
-    def park_and_note(fairy) -> bool:  # a returned connection handed straight to a waiter
+    def park_and_note(conn) -> bool:  # a returned connection handed straight to a waiter
         with slots._lock:
             if slots._waiters:
                 served.append(ticket[id(slots._waiters[0])])
-            return real_park(fairy)
+            return real_park(conn)
 
     slots.release, slots.park = release_and_note, park_and_note
     waiters = []

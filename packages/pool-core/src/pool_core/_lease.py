@@ -14,7 +14,7 @@ says no session is needed:
 Giving back runs the request-mode return path (the mixin's ``_close()``:
 rolled back if a transaction is open, discarded if broken); while threads
 wait, the pool hands the connection straight to the oldest of them, slot
-included (``_FairSlots.park``). The next statement of a wrapper that gave
+included (``pool_core._fair.FairSlots.park``). The next statement of a wrapper that gave
 its connection back takes one again without Django's full ``connect()``
 (``_relend``): the parked one if ready, else it waits in the pool's queue.
 Nothing the session depends on can have changed in between (the mixin's
@@ -116,7 +116,7 @@ def _relend(self: Any) -> bool:
     checks that nothing the session depends on changed). When nothing is
     parked and those checks still hold, wait in the pool's queue: a
     connection given back meanwhile is handed over directly (see
-    ``_FairSlots.park``). A session set up for this wrapper is taken as the
+    ``pool_core._fair.FairSlots.park``). A session set up for this wrapper is taken as the
     short reconnect takes a parked one; any other (a new connection, another
     signature) goes through Django's full connect(), which then uses it.
     False: nothing was checked out, the caller runs the full connect().

@@ -7,22 +7,21 @@ import logging
 import os
 import random
 import select
-import sys
 import threading
 import time
 import traceback
-import weakref
 from bisect import bisect_left
-from collections import deque
-from collections.abc import Callable
-from types import FrameType
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import event
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.pool import QueuePool
 
-from . import _fork, _housekeeper
+from . import _fork, _housekeeper, _leaks, _sqla
+from ._fair import CLOSED, SHED, FairSlots
+from ._leaks import Held
+from ._stats import COUNTERS, WAIT_BUCKETS_MS, new_histogram, wait_stats
 from .errors import PoolError, PoolTimeout
 
 if TYPE_CHECKING:
@@ -39,282 +38,14 @@ IDLE, IN_TRANSACTION, BROKEN, UNKNOWN = 0, 1, 2, 3
 #: (set by PoolingMixin; dropped here whenever the session is new or reset).
 INIT_DONE = "django_init"
 
-_COUNTERS = (
-    "connections_created",
-    "connections_closed",
-    "connections_recycled",
-    "connections_invalidated",
-    "checkouts",
-    "checkout_timeouts",
-    "rollbacks_on_return",
-    "session_resets",
-    "pings",
-    "pings_failed",
-    "leaks_detected",
-    "connections_reclaimed",
-    "queries_timed_out",
-    "checkouts_shed",
-)
-
-#: Upper bounds (milliseconds) of the checkout wait histogram; +Inf is implied.
-WAIT_BUCKETS_MS = (1.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0, 10000.0, 30000.0)
-
-
-class _Held:
-    """One checkout in progress: when, by which thread, from where.
-
-    With QUERY_TIMEOUT, the owner thread sets *query_since* (monotonic) while
-    a query is in flight and 0.0 otherwise; the housekeeper sets
-    *query_fired* to the *query_since* of a query it shut down (see
-    AliasPool.enforce_query_timeout and pool_core.deadline).
-    """
-
-    __slots__ = (
-        "since",
-        "thread",
-        "stack",
-        "reported",
-        "dead_owner_seen",
-        "unreclaimable_reported",
-        "idle_reported",
-        "idle_seen",
-        "fd",
-        "query_since",
-        "query_fired",
-    )
-
-    def __init__(
-        self, thread: threading.Thread, stack: traceback.StackSummary | None, fd: int | None = None
-    ) -> None:
-        self.since = time.monotonic()
-        self.thread = weakref.ref(thread)
-        self.stack = stack
-        self.reported = False
-        self.dead_owner_seen = False
-        self.unreclaimable_reported = False
-        self.idle_reported = False
-        self.idle_seen = 0.0
-        self.fd = fd
-        self.query_since = 0.0
-        self.query_fired = 0.0
-
-    def owner_alive(self) -> bool:
-        thread = self.thread()
-        return thread is not None and thread.is_alive()
-
-    def owner_name(self) -> str:
-        thread = self.thread()
-        return thread.name if thread is not None else "?"
-
-
-def _idle_in_executor(frame: FrameType) -> bool:
-    """Whether a thread's innermost Python frame is a thread pool executor waiting for work."""
-    code = frame.f_code
-    return code.co_name == "_worker" and code.co_filename.endswith(_EXECUTOR_FILE)
-
-
-_EXECUTOR_FILE = os.path.join("concurrent", "futures", "thread.py")
-
-#: An executor thread idle this long with a checkout is reported as pinning a slot.
-IDLE_HOLD_SECONDS = 0.9
-
-
-def format_stack(stack: traceback.StackSummary | None) -> str:
-    """The checkout stack, without the pool's and SQLAlchemy's own frames."""
-    if not stack:
-        return "  (stack not recorded: set LEAK_DETECTION_THRESHOLD to record it)\n"
-    frames = list(stack)
-    internal = (f"{os.sep}sqlalchemy{os.sep}", f"{os.sep}pool_core{os.sep}")
-    while frames and any(part in frames[-1].filename for part in internal):
-        frames.pop()
-    return "".join(traceback.format_list(frames))
+#: What AliasPool._reset_on_return() finds a reset cannot fix.
+_BROKEN, _RECONNECT = object(), object()
 
 
 #: Each connection's lifetime is RECYCLE shortened by a random fraction up to
 #: this (as psycopg_pool does), so connections opened together are not all
 #: replaced in the same second.
 RECYCLE_JITTER = 0.05
-
-#: What _FairSlots.acquire() returns past MAX_WAITING, and once the pool drains.
-_SHED, _CLOSED = object(), object()
-
-#: Seconds between checks for reclaimable connections while a checkout waits.
-_WAIT_SLICE = 1.0
-
-
-def _collect_garbage() -> bool:
-    """Run a full garbage collection here; False if it could not run.
-
-    CPython runs one collection at a time: gc.collect() returns at once,
-    having collected nothing, while another thread's collection is under way
-    (one releases the GIL in finalisers, e.g. SQLAlchemy's returning a
-    connection with a ROLLBACK). That collection may have started before the
-    caller's garbage became garbage. True only if a full collection started
-    in this thread during the call, and so ended before it returned.
-    """
-    me = threading.get_ident()
-    started: list[bool] = []
-
-    def note(phase: str, info: dict[str, Any]) -> None:
-        if phase == "start" and info.get("generation") == 2 and threading.get_ident() == me:
-            started.append(True)
-
-    gc.callbacks.append(note)
-    try:
-        gc.collect()
-    finally:
-        try:
-            gc.callbacks.remove(note)
-        except ValueError:  # someone cleared gc.callbacks meanwhile
-            pass
-    return bool(started)
-
-
-class _Grant(threading.Event):
-    """A waiter's wake-up call; *fairy* is what it was granted (True: a bare slot)."""
-
-    fairy: Any = True
-
-
-class _LockGrant:
-    """_Grant on a bare lock (no Condition): the wake-up of CHECKOUT="transaction" waiters.
-
-    Those wait at nearly every statement under contention; set() is called
-    once, by whoever pops the waiter from the queue.
-    """
-
-    __slots__ = ("_lock", "fairy")
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._lock.acquire()
-        self.fairy: Any = True
-
-    def set(self) -> None:
-        self._lock.release()
-
-    def is_set(self) -> bool:
-        return not self._lock.locked()
-
-    def wait(self, timeout: float) -> bool:
-        if self._lock.acquire(True, timeout):
-            self._lock.release()  # is_set() stays true
-            return True
-        return False
-
-
-class _FairSlots:
-    """A first-come, first-served counting semaphore.
-
-    SQLAlchemy's queue lets a thread that just returned a connection take it
-    again ahead of threads already waiting, which can starve a waiter into a
-    timeout while the pool is healthy. Checkouts take a slot here first, in
-    arrival order; a released slot is handed straight to the oldest waiter,
-    and so is a clean returned connection, slot included (see park()),
-    instead of going through SQLAlchemy's checkin and checkout again.
-    """
-
-    #: Waiters wait on a bare lock (_LockGrant) instead of an Event: the pools of
-    #: CHECKOUT="transaction", whose threads wait at nearly every statement under contention.
-    handoff = False
-
-    def __init__(self, slots: int, idle: list[Any] | None = None) -> None:
-        self._slots = slots
-        self._free = slots
-        self._lock = threading.Lock()
-        self._waiters: deque[_Grant | _LockGrant] = deque()
-        #: AliasPool's parked connections (they keep their slot); see park().
-        self._idle: list[Any] = [] if idle is None else idle
-        self._closed = False
-
-    def acquire(
-        self, timeout: float, while_waiting: Callable[[], None] | None = None, max_waiting: int = 0
-    ) -> Any:
-        """True for a free slot, a parked fairy (slot included), or False on timeout.
-
-        Waits up to *timeout* seconds in arrival order. *while_waiting* runs
-        once before waiting and then about every second of the wait, without
-        losing this waiter's place in the queue. _SHED instead of waiting
-        when *max_waiting* (if not 0) threads already wait; _CLOSED once
-        close() was called.
-        """
-        with self._lock:
-            if self._closed:
-                return _CLOSED
-            if self._idle:
-                return self._idle.pop()
-            if self._free > 0 and not self._waiters:
-                self._free -= 1
-                return True
-            if max_waiting and len(self._waiters) >= max_waiting:
-                return _SHED
-            granted = _LockGrant() if self.handoff else _Grant()
-            self._waiters.append(granted)
-        deadline = time.monotonic() + timeout
-        while True:
-            if while_waiting is not None:
-                while_waiting()
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                break
-            if granted.wait(min(remaining, _WAIT_SLICE)):
-                return granted.fairy
-        with self._lock:
-            if granted.is_set():  # handed over just as the wait timed out
-                return granted.fairy
-            self._waiters.remove(granted)
-            return False
-
-    def release(self) -> None:
-        with self._lock:
-            if self._free >= 0 and self._waiters:
-                self._waiters.popleft().set()
-            else:
-                self._free += 1  # below zero after a shrink: the slot is gone
-
-    def resize(self, slots: int) -> None:
-        """Change the bound; slots taken beyond a smaller bound are gone when released."""
-        with self._lock:
-            self._free += slots - self._slots
-            self._slots = slots
-            while self._free > 0 and self._waiters:
-                self._free -= 1
-                self._waiters.popleft().set()
-
-    def try_acquire(self) -> bool:
-        """Take a free slot if one is free and nobody waits; never waits."""
-        with self._lock:
-            if self._free > 0 and not self._waiters:
-                self._free -= 1
-                return True
-            return False
-
-    def park(self, fairy: Any) -> bool:
-        """Keep *fairy* and its slot for the next checkout, or hand both to the oldest waiter.
-
-        A waiter gets the connection as is, without a trip through the
-        QueuePool: under contention every checkout stays on the fast path.
-        """
-        with self._lock:
-            if self._waiters:
-                granted = self._waiters.popleft()
-                granted.fairy = fairy
-                granted.set()
-                return True
-            self._idle.append(fairy)
-            return True
-
-    def waiting(self) -> int:
-        return len(self._waiters)
-
-    def close(self) -> None:
-        """Hand out nothing more: every waiter, and every later acquire(), gets _CLOSED."""
-        with self._lock:
-            self._closed = True
-            while self._waiters:
-                waiter = self._waiters.popleft()
-                waiter.fairy = _CLOSED
-                waiter.set()
 
 
 class AliasState:
@@ -329,18 +60,18 @@ class AliasState:
     def __init__(self, bound: int | None) -> None:
         self.pid = os.getpid()
         self.lock = threading.Lock()
-        self.counters = dict.fromkeys(_COUNTERS, 0)
+        self.counters = dict.fromkeys(COUNTERS, 0)
         self.wait_count = 0
         self.wait_sum = 0.0
         self.wait_max = 0.0
-        self.wait_buckets = [0] * (len(WAIT_BUCKETS_MS) + 1)
+        self.wait_buckets = new_histogram()
         self.waiting = 0
         #: id(record) -> checkout in progress, of every pool of the alias
-        self.held: dict[int, _Held] = {}
+        self.held: dict[int, Held] = {}
         #: Parked connections (see AliasPool._park); only the live pool parks.
         self.parked: list[Any] = []
         self.bound = bound
-        self.slots = None if bound is None else _FairSlots(bound, self.parked)
+        self.slots = None if bound is None else FairSlots(bound, self.parked)
         #: Replaced pools whose connections are still checked out (for the gauges).
         self.retired: list[AliasPool] = []
 
@@ -468,10 +199,10 @@ class AliasPool:
         Raise PoolTimeout (a Django OperationalError) when none frees up.
         """
         start = time.monotonic()
-        fairy: PoolProxiedConnection | None = self._unpark(start, None)
-        if fairy is not None:
+        proxied: PoolProxiedConnection | None = self._unpark(start, None)
+        if proxied is not None:
             self.count_parked_checkout()
-            return fairy
+            return proxied
         if self.draining:
             raise self._drained_error()
         slots = self._slots
@@ -487,19 +218,19 @@ class AliasPool:
                     )
                     if got is True:
                         break
-                    if got is _SHED:
+                    if got is SHED:
                         raise self._shed()
-                    if got is _CLOSED:
+                    if got is CLOSED:
                         raise self._drained_error()
                     if not got:
                         raise self._timed_out()
                     # A connection parked meanwhile, slot included.
-                    fairy = self._unpark(time.monotonic(), got)
-                    if fairy is not None:
+                    proxied = self._unpark(time.monotonic(), got)
+                    if proxied is not None:
                         self._bump("checkouts")
-                        return fairy
+                        return proxied
             try:
-                fairy = self._pool.connect()
+                proxied = self._pool.connect()
             except sa_exc.TimeoutError:
                 if slots is not None:
                     slots.release()
@@ -509,7 +240,7 @@ class AliasPool:
                     slots.release()
                 raise
             if slots is not None:
-                fairy.info["slot"] = True
+                proxied.info["slot"] = True
         finally:
             waited = time.monotonic() - start
             bucket = bisect_left(WAIT_BUCKETS_MS, waited * 1000.0)
@@ -522,7 +253,7 @@ class AliasPool:
                     state.wait_max = waited
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug("pool %r: checked out a connection in %.1f ms", self.alias, waited * 1000.0)
-        return fairy
+        return proxied
 
     def _timed_out(self) -> PoolTimeout:
         self._bump("checkout_timeouts")
@@ -567,32 +298,33 @@ class AliasPool:
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug("pool %r: checked out a parked connection", self.alias)
 
-    def _unpark(self, now: float, fairy: Any) -> Any:
-        """Hand out a parked connection (the last one if *fairy* is None), or None.
+    def _unpark(self, now: float, proxied: Any) -> Any:
+        """Hand out a parked connection (the last one if *proxied* is None), or None.
 
         A parked connection is idle, clean, and still checked out of the
         QueuePool with its slot. One that must be pinged (idle for
         PRE_PING_IDLE), recycled or replaced goes back to the queue instead,
         where the normal checkout deals with it.
         """
-        if fairy is None:
+        if proxied is None:
             try:
-                fairy = self._parked.pop()
+                proxied = self._parked.pop()
             except IndexError:
                 return None
-        if fairy._pool is not self._pool:
+        # SQLAlchemy privates, read directly on the hot path: see pool_core._sqla.
+        if proxied._pool is not self._pool:
             # Parked by a pool this one replaced just before it was retired.
-            self._unpark_to_queue(fairy)
+            self._unpark_to_queue(proxied)
             return None
-        info = fairy.info
-        record = fairy._connection_record
+        info = proxied.info
+        record = proxied._connection_record
         o = self.options
         if o.pre_ping and (
-            now - info["last_used"] >= o.pre_ping_idle or self._has_pending_input(fairy.dbapi_connection)
+            now - info["last_used"] >= o.pre_ping_idle or self._has_pending_input(proxied.dbapi_connection)
         ):
             # Checkin would make it look fresh again: flag it for the ping.
             info["suspect"] = True
-            self._unpark_to_queue(fairy)
+            self._unpark_to_queue(proxied)
             return None
         if (
             self.retired
@@ -602,47 +334,48 @@ class AliasPool:
             or self._pool._invalidate_time > record.starttime
             or record._soft_invalidate_time > record.starttime
         ):
-            self._unpark_to_queue(fairy)
+            self._unpark_to_queue(proxied)
             return None
         del info["clean_return"]
         stack = None if o.leak_detection_threshold is None else traceback.extract_stack(limit=32)
-        self._held[id(record)] = _Held(threading.current_thread(), stack, info.get("fd"))
-        return fairy
+        self._held[id(record)] = Held(threading.current_thread(), stack, info.get("fd"))
+        return proxied
 
-    def _unpark_to_queue(self, fairy: Any) -> None:
+    def _unpark_to_queue(self, proxied: Any) -> None:
         """Give a parked (or just unparked, unused) clean connection back to the QueuePool."""
-        fairy.info["clean_return"] = True  # nothing to reset: not a leak either
-        self._held.pop(id(fairy._connection_record), None)
+        proxied.info["clean_return"] = True  # nothing to reset: not a leak either
+        self._held.pop(id(_sqla.record_of(proxied)), None)
         try:
-            fairy.close()
+            proxied.close()
         except Exception:
             logger.debug("pool %r: error while returning a parked connection", self.alias, exc_info=True)
 
-    def _park(self, fairy: Any) -> bool:
+    def _park(self, proxied: Any) -> bool:
         """Keep a clean returned connection for the next checkout, if nothing argues against it."""
         if self.retired:
             return False
+        # SQLAlchemy privates, read directly on the hot path: see pool_core._sqla.
         if self._pool._overflow > 0:  # type: ignore[attr-defined]
             # Overflow connections are open: the queue must see every idle
             # connection so that it closes the surplus, as without parking.
             self._drain_parked()
             return False
-        fairy.info["last_used"] = time.monotonic()
-        self._held.pop(id(fairy._connection_record), None)
+        proxied.info["last_used"] = time.monotonic()
+        self._held.pop(id(proxied._connection_record), None)
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug("pool %r: connection returned (parked)", self.alias)
         if self._slots is None:
-            self._parked.append(fairy)
+            self._parked.append(proxied)
             return True
-        return self._slots.park(fairy)
+        return self._slots.park(proxied)
 
     def _drain_parked(self) -> None:
         while True:
             try:
-                fairy = self._parked.pop()
+                proxied = self._parked.pop()
             except IndexError:
                 return
-            self._unpark_to_queue(fairy)
+            self._unpark_to_queue(proxied)
 
     def _timeout_message(self) -> str:
         o = self.options
@@ -724,11 +457,11 @@ class AliasPool:
             info.pop("suspect", None)
         self._bump("checkouts")
         stack = None if o.leak_detection_threshold is None else traceback.extract_stack(limit=32)
-        self._held[id(record)] = _Held(threading.current_thread(), stack, info.get("fd"))
+        self._held[id(record)] = Held(threading.current_thread(), stack, info.get("fd"))
 
-    def held(self, fairy: Any) -> _Held | None:
-        """The checkout record of *fairy* if QUERY_TIMEOUT can act on it (the socket is known)."""
-        held = self._held.get(id(fairy._connection_record))
+    def held(self, proxied: Any) -> Held | None:
+        """The checkout record of *proxied* if QUERY_TIMEOUT can act on it (the socket is known)."""
+        held = self._held.get(id(proxied._connection_record))  # every checkout: see pool_core._sqla
         return held if held is not None and held.fd is not None else None
 
     def _ping(self, dbapi_connection: Any) -> bool:
@@ -800,17 +533,26 @@ class AliasPool:
         # A checkout that was never returned (garbage-collected proxy, e.g.
         # the thread-local connection of a thread that ended).
         self._bump("connections_reclaimed")
-        held = self._held.get(id(record))
-        logger.warning(
-            "pool %r: reclaimed a connection that was garbage-collected without being "
-            "returned (checked out by thread %r); checked out at:\n%s",
-            self.alias,
-            held.owner_name() if held else "?",
-            format_stack(held.stack if held else None),
+        _leaks.warn_reclaimed(self.alias, self._held.get(id(record)))
+        unfit = self._reset_on_return(
+            dbapi_connection, info, self.vendor.pool_transaction_state(dbapi_connection)
         )
-        status = self.vendor.pool_transaction_state(dbapi_connection)
-        if status == BROKEN:
+        if unfit is _BROKEN:
             raise sa_exc.DisconnectionError("connection is broken")
+        if unfit is _RECONNECT:
+            raise sa_exc.DisconnectionError("session reset by reconnecting")
+
+    def _reset_on_return(self, dbapi_connection: Any, info: dict[Any, Any], status: int) -> object | None:
+        """Roll back what a returned connection left open, and reset its session (RESET_SESSION).
+
+        For give_back() and for _on_reset() (a checkout the garbage collector
+        returned); *status* is the vendor's pool_transaction_state(). None
+        once the connection is clean again; _BROKEN if the driver reports it
+        broken (nothing done); _RECONNECT if only a new session resets it
+        (flagged for _on_invalidate). A driver error propagates.
+        """
+        if status == BROKEN:
+            return _BROKEN
         if status != IDLE:
             self._bump("rollbacks_on_return")
             dbapi_connection.rollback()
@@ -818,8 +560,9 @@ class AliasPool:
             self._bump("session_resets")
             if not self.vendor.pool_reset_session(dbapi_connection):
                 info["reset_by_reconnect"] = True
-                raise sa_exc.DisconnectionError("session reset by reconnecting")
+                return _RECONNECT
             info.pop(INIT_DONE, None)
+        return None
 
     def _on_checkin(self, dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
         info = record.info
@@ -885,18 +628,18 @@ class AliasPool:
         while True:
             with slots._lock:
                 try:
-                    fairy = self._parked[0]
+                    proxied = self._parked[0]
                 except IndexError:
                     return
-                since = fairy.info.get("last_used", now)
+                since = proxied.info.get("last_used", now)
                 if since > cutoff:
                     return
                 try:
-                    self._parked.remove(fairy)
+                    self._parked.remove(proxied)
                 except ValueError:  # just handed out
                     continue
-            fairy.info["idle_since"] = since
-            self._unpark_to_queue(fairy)
+            proxied.info["idle_since"] = since
+            self._unpark_to_queue(proxied)
 
     def keepalive(self, now: float | None = None) -> int:
         """Ping connections idle for KEEPALIVE_TIME since their last use or ping.
@@ -921,16 +664,16 @@ class AliasPool:
             )
 
         self._queue_parked_idle_since(cutoff, now)
+
+        def first_due(queued: Iterable[Any]) -> Any:
+            return next((r for r in queued if id(r) not in seen and due(r)), None)
+
         p = self._pool
-        queue: Any = p._pool  # type: ignore[attr-defined]
         pinged = 0
         seen: set[int] = set()
         while slots.try_acquire():
             try:
-                with queue.mutex:
-                    record = next((r for r in queue.queue if id(r) not in seen and due(r)), None)
-                    if record is not None:
-                        queue.queue.remove(record)
+                record = _sqla.take_queued(p, first_due)
                 if record is None:
                     break
                 seen.add(id(record))
@@ -942,13 +685,10 @@ class AliasPool:
                     ok = False
                 if ok:
                     record.info["last_ping"] = now
-                    queue.put(record, False)
+                    _sqla.requeue(p, record)
                     continue
                 self._bump("pings_failed")
-                try:
-                    record.invalidate()
-                finally:
-                    p._dec_overflow()  # type: ignore[attr-defined]
+                _sqla.invalidate_taken(p, record)
             finally:
                 slots.release()
         if self.retired:
@@ -966,17 +706,10 @@ class AliasPool:
         """
         p = self._pool
         target = min(self.options.min_idle, p.size()) if self._keeps_overflow else self.options.min_idle
-        queue: Any = p._pool  # type: ignore[attr-defined]
         opened = 0
         while not self.retired and p.checkedout() + p.checkedin() < target:
-            if not p._inc_overflow():  # type: ignore[attr-defined]
+            if not _sqla.open_queued(p):
                 break
-            try:
-                record = p._create_connection()  # type: ignore[attr-defined]
-            except BaseException:
-                p._dec_overflow()  # type: ignore[attr-defined]
-                raise
-            queue.put(record, False)
             opened += 1
         if self.retired:
             self.close_idle()  # retired meanwhile: see keepalive()
@@ -1012,16 +745,11 @@ class AliasPool:
     def close_idle(self) -> None:
         """Close every idle connection now; the bound and the pool stay intact."""
         self._drain_parked()
-        queue = self._pool._pool  # type: ignore[attr-defined]
         while True:
-            try:
-                record = queue.get(False)
-            except Exception:
+            record = _sqla.take_any_queued(self._pool)
+            if record is None:
                 break
-            try:
-                record.close()
-            finally:
-                self._pool._dec_overflow()  # type: ignore[attr-defined]
+            _sqla.close_taken(self._pool, record)
 
     def shrink_idle(self, now: float | None = None) -> int:
         """Close connections idle longer than IDLE_TIMEOUT, down to POOL_SIZE (or MIN_IDLE).
@@ -1038,23 +766,20 @@ class AliasPool:
         now = time.monotonic() if now is None else now
         cutoff = now - limit
         self._queue_parked_idle_since(cutoff, now)
+
+        def oldest_idle(queued: Iterable[Any]) -> Any:
+            idle = [r for r in queued if r.info.get("last_used", now) <= cutoff]
+            return min(idle, key=lambda r: r.info.get("last_used", now)) if idle else None
+
         p = self._pool
-        queue: Any = p._pool  # type: ignore[attr-defined]
         closed = 0
         keep = max(self.options.pool_size, self.options.min_idle)
         while p.checkedout() + p.checkedin() > keep and slots.try_acquire():
             try:
-                with queue.mutex:
-                    idle = [r for r in queue.queue if r.info.get("last_used", now) <= cutoff]
-                    record = min(idle, key=lambda r: r.info.get("last_used", now)) if idle else None
-                    if record is not None:
-                        queue.queue.remove(record)
+                record = _sqla.take_queued(p, oldest_idle)
                 if record is None:
                     break
-                try:
-                    record.close()
-                finally:
-                    p._dec_overflow()  # type: ignore[attr-defined]
+                _sqla.close_taken(p, record)
                 closed += 1
             finally:
                 slots.release()
@@ -1067,49 +792,45 @@ class AliasPool:
             )
         return closed
 
-    def give_back(self, fairy: Any, dbapi_connection: Any, errors_occurred: bool) -> None:
-        """Return *fairy* after making sure no transaction or breakage leaks.
+    def give_back(self, proxied: Any, dbapi_connection: Any, errors_occurred: bool) -> None:
+        """Return *proxied* after making sure no transaction or breakage leaks.
 
         Never raises: a connection that cannot be reset is discarded.
         """
-        info = fairy.info
+        info = proxied.info
         if info.pop("query_timed_out", False):
             # Its socket was shut down mid-query (QUERY_TIMEOUT): never reuse,
             # and no ping that would replace the pool's other connections.
-            fairy.invalidate()
+            proxied.invalidate()
             return
         try:
             status = self.vendor.pool_transaction_state(dbapi_connection)
-            if status == BROKEN:
-                raise ConnectionError("the driver reports the connection as broken")
-            if status != IDLE:
-                self._bump("rollbacks_on_return")
-                dbapi_connection.rollback()
-            if self.options.reset_session:
-                self._bump("session_resets")
-                if not self.vendor.pool_reset_session(dbapi_connection):
+            # The common case (idle, no RESET_SESSION) makes no call: the hot path.
+            if status != IDLE or self.options.reset_session:
+                unfit = self._reset_on_return(dbapi_connection, info, status)
+                if unfit is _BROKEN:
+                    raise ConnectionError("the driver reports the connection as broken")
+                if unfit is _RECONNECT:
                     # No in-place reset for this driver: a new session is the reset.
-                    info["reset_by_reconnect"] = True
-                    fairy.invalidate()
+                    proxied.invalidate()
                     return
-                info.pop(INIT_DONE, None)
         except Exception as e:
             logger.info(
                 "pool %r: discarding a connection that could not be reset on return (%s)",
                 self.alias,
                 type(e).__name__,
             )
-            fairy.invalidate(e)
+            proxied.invalidate(e)
             return
         info["clean_return"] = True
         if errors_occurred:
             info["suspect"] = True
-        elif self._park(fairy):
+        elif self._park(proxied):
             return
-        fairy.close()
+        proxied.close()
 
-    def discard(self, fairy: Any) -> None:
-        """Close *fairy*'s physical connection instead of returning it.
+    def discard(self, proxied: Any) -> None:
+        """Close *proxied*'s physical connection instead of returning it.
 
         For a connection that failed Django's health check (is_usable()):
         the pool slot is freed and the next checkout opens a new connection.
@@ -1117,7 +838,7 @@ class AliasPool:
         """
         logger.info("pool %r: discarding a connection that failed Django's health check", self.alias)
         try:
-            fairy.invalidate()
+            proxied.invalidate()
         except Exception:
             logger.debug("pool %r: error while discarding a connection", self.alias, exc_info=True)
 
@@ -1125,14 +846,12 @@ class AliasPool:
         """In a forked child: make every idle inherited connection harmless."""
         self.retired = True
         parked, self._parked[:] = list(self._parked), []
-        for fairy in parked:
-            conn = fairy.dbapi_connection
-            fairy.info["foreign"] = True
+        for proxied in parked:
+            conn = proxied.dbapi_connection
+            proxied.info["foreign"] = True
             if conn is not None:
                 _fork.neutralize(conn, self.vendor.pool_fileno)
-        q = getattr(self._pool, "_pool", None)
-        queue = getattr(q, "queue", ())
-        for record in list(queue):
+        for record in _sqla.queued(self._pool):
             conn = getattr(record, "dbapi_connection", None)
             if conn is not None:
                 record.info["foreign"] = True
@@ -1159,11 +878,6 @@ class AliasPool:
         checked_out = p.checkedout() - parked + replaced
         idle = p.checkedin() + parked
         o = self.options
-        cumulative: dict[str, int] = {}
-        running = 0
-        for bound, n in zip((*WAIT_BUCKETS_MS, float("inf")), buckets, strict=True):
-            running += n
-            cumulative["+Inf" if bound == float("inf") else f"{bound:g}"] = running
         return {
             "alias": self.alias,
             "pid": self.pid,
@@ -1177,13 +891,7 @@ class AliasPool:
             "overflow_in_use": max(0, checked_out + idle - o.pool_size),
             "threads_waiting": waiting,
             **counters,
-            "checkout_wait_count": wait_count,
-            "checkout_wait_ms_sum": wait_sum * 1000.0,
-            "checkout_wait_ms_max": wait_max * 1000.0,
-            "checkout_wait_ms_p50": _quantile(buckets, wait_count, 0.50, wait_max),
-            "checkout_wait_ms_p95": _quantile(buckets, wait_count, 0.95, wait_max),
-            "checkout_wait_ms_p99": _quantile(buckets, wait_count, 0.99, wait_max),
-            "checkout_wait_ms_buckets": cumulative,
+            **wait_stats(buckets, wait_count, wait_sum, wait_max),
         }
 
     def enforce_query_timeout(self, now: float) -> float:
@@ -1206,7 +914,7 @@ class AliasPool:
                 due = min(due, deadline)
                 continue
 
-            def running(held: _Held = held, since: float = since) -> bool:
+            def running(held: Held = held, since: float = since) -> bool:
                 held.query_fired = since  # before reading query_since: the owner clears it, then reads this
                 if held.query_since != since:
                     return False
@@ -1228,20 +936,7 @@ class AliasPool:
         """Log new leaks, reclaim connections of ended threads (housekeeper thread)."""
         limit = self.options.leak_detection_threshold
         if limit is not None:
-            now = time.monotonic()
-            for held in list(self._held.values()):
-                if not held.reported and now - held.since >= limit:
-                    held.reported = True
-                    self._bump("leaks_detected")
-                    logger.warning(
-                        "pool %r: possible connection leak: a connection has been checked out for "
-                        "%.1f s (LEAK_DETECTION_THRESHOLD=%gs) by thread %r; checked out at:\n%s",
-                        self.alias,
-                        now - held.since,
-                        limit,
-                        held.owner_name(),
-                        format_stack(held.stack),
-                    )
+            _leaks.report_leaks(self.alias, self._held, limit, self._bump)
         self.reclaim_orphans()
         self.shrink_idle()
         self.keepalive()
@@ -1257,27 +952,9 @@ class AliasPool:
         connection (rolled back); one that is still referenced is left alone.
         Orphans count as seen only once a full collection ran after their
         owner ended: if another thread's collection was under way, the next
-        call tries again (see _collect_garbage).
+        call tries again (see pool_core._leaks.collect_garbage).
         """
-        self.report_idle_executor_holders()
-        orphans = [h for h in list(self._held.values()) if not h.dead_owner_seen and not h.owner_alive()]
-        if not orphans:
-            return
-        if not _collect_garbage():
-            return
-        for held in orphans:
-            held.dead_owner_seen = True
-        for held in list(self._held.values()):
-            if held.dead_owner_seen and not held.unreclaimable_reported:
-                held.unreclaimable_reported = True
-                logger.warning(
-                    "pool %r: thread %r ended without returning its connection, which is still "
-                    "referenced elsewhere (shared with another thread?), so it was not reclaimed; "
-                    "checked out at:\n%s",
-                    self.alias,
-                    held.owner_name(),
-                    format_stack(held.stack),
-                )
+        _leaks.reclaim_orphans(self.alias, self._held)
 
     def report_idle_executor_holders(self) -> None:
         """Warn (once per checkout) about connections held by an idle thread pool executor thread.
@@ -1288,51 +965,9 @@ class AliasPool:
         that thread keeps its connection checked out between tasks, pinning
         a slot. Such a thread is alive, so it is not reclaimed: it is named
         in a WARNING once it has been seen idle with its checkout on two
-        looks at least IDLE_HOLD_SECONDS apart (an asgiref thread-sensitive
+        looks at least _leaks.IDLE_HOLD_SECONDS apart (an asgiref thread-sensitive
         thread idles a moment between its view and request_finished). Runs
         with reclaim_orphans (a checkout that waits, housekeeper ticks),
         never on the checkout path.
         """
-        candidates = [h for h in list(self._held.values()) if not h.idle_reported]
-        if not candidates:
-            return
-        frames = sys._current_frames()
-        now = time.monotonic()
-        for held in candidates:
-            thread = held.thread()
-            frame = frames.get(thread.ident) if thread is not None and thread.ident is not None else None
-            if frame is None or not _idle_in_executor(frame):
-                held.idle_seen = 0.0
-                continue
-            if not held.idle_seen:
-                held.idle_seen = now
-            if now - held.idle_seen < IDLE_HOLD_SECONDS:
-                continue
-            held.idle_reported = True
-            logger.warning(
-                "pool %r: thread %r keeps a connection checked out while it waits for work in a thread "
-                "pool executor (sync_to_async(thread_sensitive=False), run_in_executor): Django returns "
-                "connections at request end only in the request's own thread, so this pool slot stays "
-                "pinned until that thread calls connection.close() or close_old_connections(); "
-                "checked out at:\n%s",
-                self.alias,
-                held.owner_name(),
-                format_stack(held.stack),
-            )
-
-
-def _quantile(buckets: list[int], count: int, q: float, maximum: float) -> float:
-    """Estimate a quantile (ms) from the histogram, interpolating in its bucket."""
-    if count == 0:
-        return 0.0
-    rank = q * count
-    seen = 0
-    lower = 0.0
-    for i, n in enumerate(buckets):
-        upper = WAIT_BUCKETS_MS[i] if i < len(WAIT_BUCKETS_MS) else maximum * 1000.0
-        if n and seen + n >= rank:
-            upper = min(upper, maximum * 1000.0)
-            return lower + (upper - lower) * (rank - seen) / n
-        seen += n
-        lower = WAIT_BUCKETS_MS[i] if i < len(WAIT_BUCKETS_MS) else lower
-    return maximum * 1000.0
+        _leaks.report_idle_executor_holders(self.alias, self._held)

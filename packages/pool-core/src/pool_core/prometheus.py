@@ -21,7 +21,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from . import _housekeeper
-from .pool import WAIT_BUCKETS_MS
+from ._stats import WAIT_BUCKETS_MS
 
 PREFIX = "django_db_pool"
 

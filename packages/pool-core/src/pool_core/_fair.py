@@ -1,0 +1,162 @@
+"""Fair hand-off of an alias's slots: first come, first served, and returned connections go to the oldest waiter."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+#: What FairSlots.acquire() returns past MAX_WAITING, and once the pool drains.
+SHED, CLOSED = object(), object()
+
+#: Seconds between checks for reclaimable connections while a checkout waits.
+WAIT_SLICE = 1.0
+
+
+class Grant(threading.Event):
+    """A waiter's wake-up call; *conn* is what it was granted (True: a bare slot)."""
+
+    conn: Any = True
+
+
+class LockGrant:
+    """Grant on a bare lock (no Condition): the wake-up of CHECKOUT="transaction" waiters.
+
+    Those wait at nearly every statement under contention; set() is called
+    once, by whoever pops the waiter from the queue.
+    """
+
+    __slots__ = ("_lock", "conn")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._lock.acquire()
+        self.conn: Any = True
+
+    def set(self) -> None:
+        self._lock.release()
+
+    def is_set(self) -> bool:
+        return not self._lock.locked()
+
+    def wait(self, timeout: float) -> bool:
+        if self._lock.acquire(True, timeout):
+            self._lock.release()  # is_set() stays true
+            return True
+        return False
+
+
+class FairSlots:
+    """A first-come, first-served counting semaphore.
+
+    SQLAlchemy's queue lets a thread that just returned a connection take it
+    again ahead of threads already waiting, which can starve a waiter into a
+    timeout while the pool is healthy. Checkouts take a slot here first, in
+    arrival order; a released slot is handed straight to the oldest waiter,
+    and so is a clean returned connection, slot included (see park()),
+    instead of going through SQLAlchemy's checkin and checkout again.
+    """
+
+    #: Waiters wait on a bare lock (LockGrant) instead of an Event: the pools of
+    #: CHECKOUT="transaction", whose threads wait at nearly every statement under contention.
+    handoff = False
+
+    def __init__(self, slots: int, idle: list[Any] | None = None) -> None:
+        self._slots = slots
+        self._free = slots
+        self._lock = threading.Lock()
+        self._waiters: deque[Grant | LockGrant] = deque()
+        #: AliasPool's parked connections (they keep their slot); see park().
+        self._idle: list[Any] = [] if idle is None else idle
+        self._closed = False
+
+    def acquire(
+        self, timeout: float, while_waiting: Callable[[], None] | None = None, max_waiting: int = 0
+    ) -> Any:
+        """True for a free slot, a parked connection (slot included), or False on timeout.
+
+        Waits up to *timeout* seconds in arrival order. *while_waiting* runs
+        once before waiting and then about every second of the wait, without
+        losing this waiter's place in the queue. SHED instead of waiting
+        when *max_waiting* (if not 0) threads already wait; CLOSED once
+        close() was called.
+        """
+        with self._lock:
+            if self._closed:
+                return CLOSED
+            if self._idle:
+                return self._idle.pop()
+            if self._free > 0 and not self._waiters:
+                self._free -= 1
+                return True
+            if max_waiting and len(self._waiters) >= max_waiting:
+                return SHED
+            granted = LockGrant() if self.handoff else Grant()
+            self._waiters.append(granted)
+        deadline = time.monotonic() + timeout
+        while True:
+            if while_waiting is not None:
+                while_waiting()
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            if granted.wait(min(remaining, WAIT_SLICE)):
+                return granted.conn
+        with self._lock:
+            if granted.is_set():  # handed over just as the wait timed out
+                return granted.conn
+            self._waiters.remove(granted)
+            return False
+
+    def release(self) -> None:
+        with self._lock:
+            if self._free >= 0 and self._waiters:
+                self._waiters.popleft().set()
+            else:
+                self._free += 1  # below zero after a shrink: the slot is gone
+
+    def resize(self, slots: int) -> None:
+        """Change the bound; slots taken beyond a smaller bound are gone when released."""
+        with self._lock:
+            self._free += slots - self._slots
+            self._slots = slots
+            while self._free > 0 and self._waiters:
+                self._free -= 1
+                self._waiters.popleft().set()
+
+    def try_acquire(self) -> bool:
+        """Take a free slot if one is free and nobody waits; never waits."""
+        with self._lock:
+            if self._free > 0 and not self._waiters:
+                self._free -= 1
+                return True
+            return False
+
+    def park(self, conn: Any) -> bool:
+        """Keep *conn* and its slot for the next checkout, or hand both to the oldest waiter.
+
+        A waiter gets the connection as is, without a trip through the
+        QueuePool: under contention every checkout stays on the fast path.
+        """
+        with self._lock:
+            if self._waiters:
+                granted = self._waiters.popleft()
+                granted.conn = conn
+                granted.set()
+                return True
+            self._idle.append(conn)
+            return True
+
+    def waiting(self) -> int:
+        return len(self._waiters)
+
+    def close(self) -> None:
+        """Hand out nothing more: every waiter, and every later acquire(), gets CLOSED."""
+        with self._lock:
+            self._closed = True
+            while self._waiters:
+                waiter = self._waiters.popleft()
+                waiter.conn = CLOSED
+                waiter.set()
