@@ -23,6 +23,7 @@ from ._fair import CLOSED, SHED, FairSlots
 from ._leaks import Held
 from ._stats import COUNTERS, WAIT_BUCKETS_MS, new_histogram, wait_stats
 from .errors import PoolError, PoolTimeout
+from .hooks import PoolHooks, TransactionState
 
 if TYPE_CHECKING:
     from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
@@ -31,8 +32,13 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("pool_core")
 
-# Transaction states reported by a vendor's ``pool_transaction_state``.
-IDLE, IN_TRANSACTION, BROKEN, UNKNOWN = 0, 1, 2, 3
+# The vendor's pool_transaction_state() values, as module constants for the hot path.
+IDLE, IN_TRANSACTION, BROKEN, UNKNOWN = (
+    TransactionState.IDLE,
+    TransactionState.IN_TRANSACTION,
+    TransactionState.BROKEN,
+    TransactionState.UNKNOWN,
+)
 
 #: record.info key: the pool_session_signature() Django's set-up last ran under
 #: (set by PoolingMixin; dropped here whenever the session is new or reset).
@@ -89,16 +95,18 @@ class AliasState:
 class AliasPool:
     """A bounded pool of physical connections for one alias in one process.
 
-    *vendor* is the DatabaseWrapper class; it supplies the driver-specific
-    hooks (``pool_ping``, ``pool_transaction_state``, ``pool_fileno``,
-    ``pool_reset_session``). *connect* opens one physical connection.
+    *hooks* is the vendor contract (pool_core.hooks.PoolHooks: in practice
+    the DatabaseWrapper class, which has the vendor's hooks among its bases);
+    the pool calls its static driver hooks (``pool_ping``,
+    ``pool_transaction_state``, ``pool_fileno``, ``pool_reset_session``).
+    *connect* opens one physical connection.
     """
 
     def __init__(
         self,
         alias: str,
         options: PoolOptions,
-        vendor: Any,
+        hooks: type[PoolHooks],
         connect: Callable[[], Any],
         key: Any,
         description: str,
@@ -106,7 +114,7 @@ class AliasPool:
     ) -> None:
         self.alias = alias
         self.options = options
-        self.vendor = vendor
+        self.hooks = hooks
         self.key = key
         self.description = description  # no password, ever
         self.pid = os.getpid()
@@ -355,7 +363,7 @@ class AliasPool:
         if self.retired:
             return False
         # SQLAlchemy privates, read directly on the hot path: see pool_core._sqla.
-        if self._pool._overflow > 0:  # type: ignore[attr-defined]
+        if self._pool._overflow > 0:
             # Overflow connections are open: the queue must see every idle
             # connection so that it closes the surplus, as without parking.
             self._drain_parked()
@@ -405,7 +413,7 @@ class AliasPool:
             # Read once, in the thread that opened it: the housekeeper shuts
             # this socket down when a query runs past QUERY_TIMEOUT.
             try:
-                fd = self.vendor.pool_fileno(dbapi_connection)
+                fd = self.hooks.pool_fileno(dbapi_connection)
             except Exception:
                 fd = None
             if fd is None or fd < 0:
@@ -479,16 +487,16 @@ class AliasPool:
         try:
             # Read now: some drivers (mysqlclient) refuse calls from another
             # thread while the ping is running.
-            fd = self.vendor.pool_fileno(dbapi_connection)
+            fd = self.hooks.pool_fileno(dbapi_connection)
         except Exception:
             fd = None
         if limit is None or fd is None or fd < 0:
-            return bool(self.vendor.pool_ping(dbapi_connection))
+            return bool(self.hooks.pool_ping(dbapi_connection))
         watch = _housekeeper.watch(
             limit, fd, f"pool {self.alias!r}: a pre-ping (VALIDATION_TIMEOUT={limit:g} s)"
         )
         try:
-            ok = bool(self.vendor.pool_ping(dbapi_connection))
+            ok = bool(self.hooks.pool_ping(dbapi_connection))
         finally:
             fired = watch.finish()
         return ok and not fired
@@ -503,7 +511,7 @@ class AliasPool:
         ODBC) relies on the idle window alone.
         """
         try:
-            fd = self.vendor.pool_fileno(dbapi_connection)
+            fd = self.hooks.pool_fileno(dbapi_connection)
         except Exception:
             return True
         if fd is None or fd < 0:
@@ -525,7 +533,7 @@ class AliasPool:
         if info.get("pid") != os.getpid():
             # Returned in a forked child (e.g. the thread-local of a thread
             # that died with the fork): never talk to the parent's socket.
-            _fork.neutralize(dbapi_connection, self.vendor.pool_fileno)
+            _fork.neutralize(dbapi_connection, self.hooks.pool_fileno)
             info["foreign"] = True
             return
         if info.pop("clean_return", False):
@@ -535,7 +543,7 @@ class AliasPool:
         self._bump("connections_reclaimed")
         _leaks.warn_reclaimed(self.alias, self._held.get(id(record)))
         unfit = self._reset_on_return(
-            dbapi_connection, info, self.vendor.pool_transaction_state(dbapi_connection)
+            dbapi_connection, info, self.hooks.pool_transaction_state(dbapi_connection)
         )
         if unfit is _BROKEN:
             raise sa_exc.DisconnectionError("connection is broken")
@@ -558,7 +566,7 @@ class AliasPool:
             dbapi_connection.rollback()
         if self.options.reset_session:
             self._bump("session_resets")
-            if not self.vendor.pool_reset_session(dbapi_connection):
+            if not self.hooks.pool_reset_session(dbapi_connection):
                 info["reset_by_reconnect"] = True
                 return _RECONNECT
             info.pop(INIT_DONE, None)
@@ -804,7 +812,7 @@ class AliasPool:
             proxied.invalidate()
             return
         try:
-            status = self.vendor.pool_transaction_state(dbapi_connection)
+            status = self.hooks.pool_transaction_state(dbapi_connection)
             # The common case (idle, no RESET_SESSION) makes no call: the hot path.
             if status != IDLE or self.options.reset_session:
                 unfit = self._reset_on_return(dbapi_connection, info, status)
@@ -850,12 +858,12 @@ class AliasPool:
             conn = proxied.dbapi_connection
             proxied.info["foreign"] = True
             if conn is not None:
-                _fork.neutralize(conn, self.vendor.pool_fileno)
+                _fork.neutralize(conn, self.hooks.pool_fileno)
         for record in _sqla.queued(self._pool):
             conn = getattr(record, "dbapi_connection", None)
             if conn is not None:
                 record.info["foreign"] = True
-                _fork.neutralize(conn, self.vendor.pool_fileno)
+                _fork.neutralize(conn, self.hooks.pool_fileno)
 
     # -- introspection -------------------------------------------------------
 
