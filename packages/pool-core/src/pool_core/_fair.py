@@ -96,19 +96,38 @@ class FairSlots:
             granted = LockGrant() if self.handoff else Grant()
             self._waiters.append(granted)
         deadline = time.monotonic() + timeout
-        while True:
-            if while_waiting is not None:
-                while_waiting()
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                break
-            if granted.wait(min(remaining, WAIT_SLICE)):
-                return granted.conn
+        try:
+            while True:
+                if while_waiting is not None:
+                    while_waiting()
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                if granted.wait(min(remaining, WAIT_SLICE)):
+                    return granted.conn
+        except BaseException:
+            # Whatever interrupted the wait (an error in *while_waiting*, an
+            # asynchronous exception), this waiter leaves the queue, and what
+            # it may have been handed meanwhile goes to the next one: a slot
+            # or a connection granted to a waiter that is gone would be lost.
+            self._abandon(granted)
+            raise
         with self._lock:
             if granted.is_set():  # handed over just as the wait timed out
                 return granted.conn
             self._waiters.remove(granted)
             return False
+
+    def _abandon(self, granted: Grant | LockGrant) -> None:
+        with self._lock:
+            if not granted.is_set():
+                self._waiters.remove(granted)
+                return
+            conn = granted.conn
+        if conn is True:
+            self.release()
+        elif conn is not CLOSED:
+            self.park(conn)
 
     def release(self) -> None:
         with self._lock:
