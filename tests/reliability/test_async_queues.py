@@ -209,13 +209,19 @@ def test_asgi_sync_to_async(eng, path, tmp_path):
                            "the pinned-slot warning")
                 checked_out = _stats(port)["connections_checked_out"]
             else:
+                last: list[dict] = []
+
                 def returned() -> bool:
                     try:  # requests wrk gave up on may still be queued in the server
-                        return _stats(port)["connections_checked_out"] == 0
+                        last[:] = [_stats(port)]
                     except OSError:
                         return False
+                    return last[0]["connections_checked_out"] == 0
 
-                wait_until(returned, 90, "every connection back in the pool after the load")
+                try:
+                    wait_until(returned, 90, "every connection back in the pool after the load")
+                except AssertionError as e:
+                    raise AssertionError(f"{e}; last stats: {json.dumps(last, indent=1)}") from None
                 checked_out = 0
             stats = _stats(port)
         finally:

@@ -3,14 +3,17 @@
 import itertools
 import json
 import os
+import sys
 import threading
 import time
+import traceback
 
 from asgiref.sync import sync_to_async
 from django.db import connection
 from django.http import HttpResponse
 
 import pool_core
+from pool_core.registry import get_existing
 from tests.testapp.models import Note
 
 _fds: dict[int, int] = {}
@@ -80,4 +83,15 @@ async def ants_closed(request):
 
 
 def stats(request):
-    return HttpResponse(json.dumps(pool_core.stats("default")), content_type="application/json")
+    s = dict(pool_core.stats("default") or {})
+    # For a failing test's message: who holds each checked-out connection, doing what.
+    pool = get_existing("default")
+    frames = sys._current_frames()
+    held = []
+    for h in list(pool._held.values()) if pool is not None else []:
+        thread = h.thread()
+        frame = frames.get(thread.ident) if thread is not None and thread.ident is not None else None
+        held.append({"thread": h.owner_name(), "alive": h.owner_alive(), "seconds": round(time.monotonic() - h.since, 1),
+                     "now_in": traceback.format_stack(frame, limit=6) if frame is not None else None})
+    s["held"] = held
+    return HttpResponse(json.dumps(s), content_type="application/json")
