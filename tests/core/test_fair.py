@@ -11,10 +11,9 @@ class Boom(Exception):
     pass
 
 
-@pytest.fixture(params=[False, True], ids=["event", "lock"])
-def slots(request):
+@pytest.fixture
+def slots():
     s = FairSlots(1)
-    s.handoff = request.param  # the waiter's grant: an Event, or a bare lock (CHECKOUT="transaction")
     assert s.acquire(1) is True  # the only slot is taken: the next acquire() waits
     return s
 

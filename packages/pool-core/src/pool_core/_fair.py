@@ -15,17 +15,12 @@ SHED, CLOSED = object(), object()
 WAIT_SLICE = 1.0
 
 
-class Grant(threading.Event):
-    """A waiter's wake-up call; *conn* is what it was granted (True: a bare slot)."""
+class Grant:
+    """A waiter's wake-up call, on a bare lock (an Event's Condition costs several
+    times more per hand-off, and under contention nearly every checkout waits).
 
-    conn: Any = True
-
-
-class LockGrant:
-    """Grant on a bare lock (no Condition): the wake-up of CHECKOUT="transaction" waiters.
-
-    Those wait at nearly every statement under contention; set() is called
-    once, by whoever pops the waiter from the queue.
+    *conn* is what it was granted (True: a bare slot). set() is called once,
+    by whoever pops the waiter from the queue.
     """
 
     __slots__ = ("_lock", "conn")
@@ -59,15 +54,11 @@ class FairSlots:
     instead of going through SQLAlchemy's checkin and checkout again.
     """
 
-    #: Waiters wait on a bare lock (LockGrant) instead of an Event: the pools of
-    #: CHECKOUT="transaction", whose threads wait at nearly every statement under contention.
-    handoff = False
-
     def __init__(self, slots: int, idle: list[Any] | None = None) -> None:
         self._slots = slots
         self._free = slots
         self._lock = threading.Lock()
-        self._waiters: deque[Grant | LockGrant] = deque()
+        self._waiters: deque[Grant] = deque()
         #: AliasPool's parked connections (they keep their slot); see park().
         self._idle: list[Any] = [] if idle is None else idle
         self._closed = False
@@ -93,7 +84,7 @@ class FairSlots:
                 return True
             if max_waiting and len(self._waiters) >= max_waiting:
                 return SHED
-            granted = LockGrant() if self.handoff else Grant()
+            granted = Grant()
             self._waiters.append(granted)
         deadline = time.monotonic() + timeout
         try:
@@ -118,7 +109,7 @@ class FairSlots:
             self._waiters.remove(granted)
             return False
 
-    def _abandon(self, granted: Grant | LockGrant) -> None:
+    def _abandon(self, granted: Grant) -> None:
         with self._lock:
             if not granted.is_set():
                 self._waiters.remove(granted)

@@ -48,6 +48,9 @@ INIT_DONE = "django_init"
 _BROKEN, _RECONNECT = object(), object()
 
 
+#: Seconds between the orphan scans that waiting checkouts run (see _reclaim_while_waiting).
+RECLAIM_INTERVAL = 0.05
+
 #: Each connection's lifetime is RECYCLE shortened by a random fraction up to
 #: this (as psycopg_pool does), so connections opened together are not all
 #: replaced in the same second.
@@ -78,6 +81,8 @@ class AliasState:
         self.parked: list[Any] = []
         self.bound = bound
         self.slots = None if bound is None else FairSlots(bound, self.parked)
+        #: time.monotonic() before which a waiting checkout skips reclaim_orphans().
+        self.next_reclaim = 0.0
         #: Replaced pools whose connections are still checked out (for the gauges).
         self.retired: list[AliasPool] = []
 
@@ -138,10 +143,6 @@ class AliasPool:
         #: checkout/checkin machinery (see park() and checkout()).
         self._parked = state.parked
         self._slots = state.slots
-        if self._slots is not None:
-            # One alias, one CHECKOUT: a settings change that switches it
-            # replaces the pool, and the new one decides.
-            self._slots.handoff = options.checkout == "transaction"
         self._connect = connect
         self._connect_failed = False
         self._last_collect = 0.0
@@ -222,7 +223,9 @@ class AliasPool:
                 deadline = start + self.options.timeout
                 while True:
                     got = slots.acquire(
-                        max(0.0, deadline - time.monotonic()), self.reclaim_orphans, self.options.max_waiting
+                        max(0.0, deadline - time.monotonic()),
+                        self._reclaim_while_waiting,
+                        self.options.max_waiting,
                     )
                     if got is True:
                         break
@@ -948,6 +951,22 @@ class AliasPool:
         self.reclaim_orphans()
         self.shrink_idle()
         self.keepalive()
+
+    def _reclaim_while_waiting(self) -> None:
+        """reclaim_orphans() for a checkout that waits: at most once per RECLAIM_INTERVAL per alias.
+
+        Under contention nearly every checkout waits, and the scan (each
+        holder thread's liveness, every thread's frame) costs tens of
+        microseconds: one waiter of a burst runs it, and each waiter runs it
+        again every WAIT_SLICE of its wait, so a dead thread's connection
+        still comes back within about a second.
+        """
+        now = time.monotonic()
+        state = self.state
+        if now < state.next_reclaim:
+            return
+        state.next_reclaim = now + RECLAIM_INTERVAL
+        self.reclaim_orphans()
 
     def reclaim_orphans(self) -> None:
         """Return connections whose owner thread has ended without returning them.
