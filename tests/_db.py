@@ -46,6 +46,7 @@ REQUEST_MODE_ONLY: dict[str, str] = {
     "test_request_cycle_returns_connection": _HOLDS + ": checked out is 0 before request_finished",
     "test_several_aliases_have_their_own_pools": _HOLDS + ": checked out is 0 after the statement",
     "test_waiters_are_served_in_arrival_order": _HOLDS + ": nobody waits",
+    "test_short_reconnect_also_serves_a_checkout_that_waited": _HOLDS + ": nobody waits",
     "test_bound_holds_while_connections_of_the_old_settings_are_checked_out": (
         _HOLDS + "; test_transaction_checkout.py's pinned-session tests cover the bound in this mode"),
     "test_dead_thread_is_reclaimed_although_another_collection_was_running": (

@@ -309,3 +309,44 @@ def test_short_reconnect_leaves_the_wrapper_as_djangos_connect_does(engine, hist
     assert {k: _comparable(short_wrapper, v) for k, v in short.items()} == {
         k: _comparable(full_wrapper, v) for k, v in full.items()
     }
+
+
+@pytest.mark.requires("short_reconnect")
+def test_short_reconnect_also_serves_a_checkout_that_waited(engine):
+    """Under contention no connection is parked when a request starts: the checkout waits in
+    line and still takes the short reconnect (before, it fell back to Django's full connect())."""
+    alias = engine.make_alias({"POOL_SIZE": 1, "MAX_OVERFLOW": 0, "TIMEOUT": 30})
+    first = engine.backend_id(alias)
+    connections[alias].close()
+    state = connections[alias]._pool_reconnect_state
+    assert state is not None
+    holding, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        try:
+            engine.backend_id(alias)
+            holding.set()
+            release.wait(30)
+        finally:
+            connections[alias].close()
+
+    def release_once_waiting() -> None:
+        _wait_until(lambda: pool_core.stats(alias)["threads_waiting"] == 1, 30)
+        release.set()
+
+    holder, releaser = threading.Thread(target=hold), threading.Thread(target=release_once_waiting)
+    holder.start()
+    try:
+        assert holding.wait(30)
+        releaser.start()
+        assert engine.backend_id(alias) == first  # waited for the holder's (the only) connection
+    finally:
+        release.set()
+        holder.join(30)
+        if releaser.ident is not None:
+            releaser.join(30)
+    assert connections[alias]._pool_reconnect_state is state  # the short way: no full connect() since
+    connections[alias].close()
+    s = pool_core.stats(alias)
+    assert (s["connections_created"], s["checkouts"], s["checkout_timeouts"]) == (1, 3, 0)
+    assert s["checkout_wait_ms_max"] > 0

@@ -16,7 +16,7 @@ rolled back if a transaction is open, discarded if broken); while threads
 wait, the pool hands the connection straight to the oldest of them, slot
 included (``pool_core._fair.FairSlots.park``). The next statement of a wrapper that gave
 its connection back takes one again without Django's full ``connect()``
-(``_relend``): the parked one if ready, else it waits in the pool's queue.
+(the mixin's short reconnect): the parked one if ready, else it waits in the pool's queue.
 Nothing the session depends on can have changed in between (the mixin's
 short-reconnect checks), so only what Django's ``connect()`` resets is reset
 and ``connection_created`` is sent, as Django sends it for each connect();
@@ -45,9 +45,7 @@ from contextlib import contextmanager
 from types import MethodType
 from typing import Any
 
-from . import mixin as _mixin
-from . import registry as _registry
-from .pool import IN_TRANSACTION, INIT_DONE
+from .pool import IN_TRANSACTION
 
 __all__ = ["install", "pinned", "maybe_release"]
 
@@ -109,72 +107,17 @@ def _prepare_cursor(self: Any, cursor: Any) -> Any:
     return wrapped
 
 
-def _relend(self: Any) -> bool:
-    """Take a connection again after a give-back, without Django's full connect().
-
-    The parked fast path first (the mixin's ``_pool_reconnect()``, which
-    checks that nothing the session depends on changed). When nothing is
-    parked and those checks still hold, wait in the pool's queue: a
-    connection given back meanwhile is handed over directly (see
-    ``pool_core._fair.FairSlots.park``). A session set up for this wrapper is taken as the
-    short reconnect takes a parked one; any other (a new connection, another
-    signature) goes through Django's full connect(), which then uses it.
-    False: nothing was checked out, the caller runs the full connect().
-    """
-    if self._pool_reconnect():
-        return True
-    state = self._pool_reconnect_state
-    if state is None or type(self).pool_driver_autocommit is _mixin.PoolingMixin.pool_driver_autocommit:
-        return False  # something changed (or cannot be checked): full connect()
-    pool = state[0]
-    _registry._tls.wrapper = self
-    try:
-        fairy = pool.checkout()
-    except self.Database.Error as e:
-        raise self._pool_connect_error(e, pool) from e
-    except (ValueError, TypeError, LookupError, ArithmeticError, OSError) as e:
-        raise self._pool_connect_misconfigured(e, pool) from e
-    finally:
-        _registry._tls.wrapper = None
-    if (
-        fairy.info.get(INIT_DONE) == self.pool_session_signature()
-        and self.pool_driver_autocommit(fairy.dbapi_connection) is True
-    ):
-        self._pool_adopt_checkout(pool, fairy)
-        return True
-    # Django's connect() sets it up; get_new_connection() below hands it over.
-    self._pool_lease_pending = (pool, fairy)
-    self._pool_reconnect_state = None
-    return False
-
-
 def _connect(self: Any) -> None:
     # connection_created receivers and init_connection_state may run
     # statements: never give the connection back halfway through connect().
+    # (The mixin's connect() takes a connection again the short way, waiting
+    # in line if none is parked: see PoolingMixin._pool_reconnect.)
     self._pool_lease_busy = True
     try:
-        if not (self._pool_lease_released and _relend(self)):
-            type(self).connect(self)
+        type(self).connect(self)
     finally:
         self._pool_lease_busy = False
-        pending = self._pool_lease_pending
-        if pending is not None:  # connect() failed before it took the connection
-            self._pool_lease_pending = None
-            pending[0]._unpark_to_queue(pending[1])
     self._pool_lease_released = False
-
-
-def _get_new_connection(self: Any, conn_params: Any) -> Any:
-    pending = self._pool_lease_pending
-    if pending is None:
-        return type(self).get_new_connection(self, conn_params)
-    self._pool_lease_pending = None
-    pool, fairy = pending
-    self._pool_fairy = fairy
-    self._pool_current = pool
-    dbapi_connection = fairy.dbapi_connection
-    self.pool_adopt_connection(dbapi_connection)
-    return dbapi_connection
 
 
 def _get_autocommit(self: Any) -> bool:
@@ -226,7 +169,6 @@ def _enable_constraint_checking(self: Any) -> None:
 _OVERRIDES: dict[str, Callable[..., Any]] = {
     "_prepare_cursor": _prepare_cursor,
     "connect": _connect,
-    "get_new_connection": _get_new_connection,
     "get_autocommit": _get_autocommit,
     "set_autocommit": _set_autocommit,
     "close_if_unusable_or_obsolete": _close_if_unusable_or_obsolete,
@@ -242,7 +184,6 @@ def install(wrapper: Any) -> None:
     wrapper._pool_lease_constraint_pins = 0
     wrapper._pool_lease_busy = False
     wrapper._pool_lease_released = False
-    wrapper._pool_lease_pending = None
     wrapper.pool_checkout = "transaction"
     for name, function in _OVERRIDES.items():
         setattr(wrapper, name, MethodType(function, wrapper))

@@ -116,6 +116,8 @@ class PoolingMixin(PoolHooks):
     _pool_key_cache: tuple[Any, Any] | None = None
     #: (pool, settings_dict copy, USE_TZ, pool_key_extra()) of the last full connect().
     _pool_reconnect_state: tuple[AliasPool, dict[str, Any], bool, tuple[Any, ...]] | None = None
+    #: (pool, connection) _pool_reconnect() checked out for the full connect() it falls back to.
+    _pool_pending: tuple[AliasPool, Any] | None = None
     #: True while Django's connect() runs: only then may init_connection_state be skipped.
     _pool_connecting = False
     #: Set while Django's health-check methods run: why a close() happens.
@@ -220,13 +222,17 @@ class PoolingMixin(PoolHooks):
         return super().get_new_connection(conn_params)
 
     def connect(self) -> None:
-        if self._pool_reconnect():
+        if self._pool_pending is None and self._pool_reconnect():
             return
         self._pool_connecting = True
         try:
             super().connect()
         finally:
             self._pool_connecting = False
+            pending = self._pool_pending
+            if pending is not None:  # Django's connect() failed before it took it
+                self._pool_pending = None
+                pending[0].return_unused(pending[1])
         pool = self._pool_current
         if pool is not None:
             # What the next connect() must find unchanged to take the short way.
@@ -245,7 +251,11 @@ class PoolingMixin(PoolHooks):
         this wrapper saw, the pool is still the alias's live pool, a parked
         connection is ready to be handed out as is (see AliasPool._unpark),
         its session was set up under this wrapper's pool_session_signature(),
-        and the driver already runs in autocommit as Django wants. Then
+        and the driver already runs in autocommit as Django wants. With none
+        parked (under contention) it waits in the pool's queue; a connection
+        it gets that is not set up for this wrapper (a new one, another
+        signature) is left in _pool_pending for the full connect(), whose
+        get_new_connection() takes it instead of checking out again. Then
         check_settings(), get_connection_params(), the pool key, set_autocommit()
         and init_connection_state() would change nothing: only the state
         Django's connect() resets is reset, and connection_created is sent.
@@ -272,16 +282,23 @@ class PoolingMixin(PoolHooks):
             self._pool_reconnect_state = None
             return False
         fairy = pool.checkout_parked()
+        parked = fairy is not None
         if fairy is None:
-            return False
-        dbapi_connection = fairy.dbapi_connection
+            # None parked (under contention, all in use): wait in line here,
+            # as the full connect() would, and keep the short way.
+            fairy = self._pool_checkout(pool)
         if (
             fairy.info.get(_INIT_DONE) != self.pool_session_signature()
-            or self.pool_driver_autocommit(dbapi_connection) is not True
+            or self.pool_driver_autocommit(fairy.dbapi_connection) is not True
         ):
-            pool._unpark_to_queue(fairy)  # the full connect() gets it from the queue
+            # Not set up for this wrapper (new, or under other settings): the
+            # full connect() does that, on this very connection.
+            if parked:
+                pool.count_parked_checkout()
+            self._pool_pending = (pool, fairy)
             return False
-        pool.count_parked_checkout()
+        if parked:
+            pool.count_parked_checkout()
         self._pool_adopt_checkout(pool, fairy)
         return True
 
@@ -374,9 +391,29 @@ class PoolingMixin(PoolHooks):
                 return wrapper._pool_connect_physical(connect_params)
 
             pool = registry.get_pool(self, key, connect, self.pool_description(conn_params))
+        pending = self._pool_pending
+        if pending is not None:
+            # Checked out by _pool_reconnect() for this connect().
+            self._pool_pending = None
+            if pending[0] is pool:
+                fairy = pending[1]
+            else:  # pragma: no cover  (the key was checked unchanged just before)
+                pending[0].return_unused(pending[1])
+                fairy = self._pool_checkout(pool)
+        else:
+            fairy = self._pool_checkout(pool)
+        self._pool_fairy = fairy
+        self._pool_current = pool
+        self._pool_held = None if pool.options.query_timeout is None else pool.held(fairy)
+        dbapi_connection = fairy.dbapi_connection
+        self.pool_adopt_connection(dbapi_connection)
+        return dbapi_connection
+
+    def _pool_checkout(self, pool: AliasPool) -> Any:
+        """pool.checkout() (waits up to TIMEOUT), its errors as Django's naming the alias."""
         registry._tls.wrapper = self
         try:
-            fairy = pool.checkout()
+            return pool.checkout()
         except self.Database.Error as e:
             raise self._pool_connect_error(e, pool) from e
         except (ValueError, TypeError, LookupError, ArithmeticError, OSError) as e:
@@ -385,12 +422,6 @@ class PoolingMixin(PoolHooks):
             raise self._pool_connect_misconfigured(e, pool) from e
         finally:
             registry._tls.wrapper = None
-        self._pool_fairy = fairy
-        self._pool_current = pool
-        self._pool_held = None if pool.options.query_timeout is None else pool.held(fairy)
-        dbapi_connection = fairy.dbapi_connection
-        self.pool_adopt_connection(dbapi_connection)
-        return dbapi_connection
 
     def _pool_connect_error(self, error: Exception, pool: AliasPool) -> Exception:
         """The driver's connect error as Django's, naming the alias, without the password."""

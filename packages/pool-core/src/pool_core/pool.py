@@ -352,6 +352,10 @@ class AliasPool:
         self._held[id(record)] = Held(threading.current_thread(), stack, info.get("fd"))
         return proxied
 
+    def return_unused(self, proxied: Any) -> None:
+        """Give back a connection checked out (or unparked) and not used: clean, nothing to reset."""
+        self._unpark_to_queue(proxied)
+
     def _unpark_to_queue(self, proxied: Any) -> None:
         """Give a parked (or just unparked, unused) clean connection back to the QueuePool."""
         proxied.info["clean_return"] = True  # nothing to reset: not a leak either
