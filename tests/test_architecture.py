@@ -92,3 +92,20 @@ def test_every_engine_implements_the_one_contract(engine):
         if name == "pool_transaction_state" and "TransactionState" not in str(theirs.return_annotation):
             wrong.append(f"{name} returns {theirs.return_annotation}, not TransactionState")
     assert wrong == []
+
+
+def test_record_info_is_read_through_its_typed_accessor():
+    """pool_core keeps its per-connection bookkeeping in record.info: through
+    pool_core._sqla.info_of() only, whose RecordInfo lets the type checker see every key."""
+    import re
+
+    src = PACKAGES / "pool-core" / "src" / "pool_core"
+    direct = re.compile(r"\.info(\[|\.(get|pop|setdefault)\()")
+    found = [
+        f"{path.relative_to(src)}:{n}: {line.strip()}"
+        for path in sorted(src.rglob("*.py"))
+        if path.name != "_sqla.py"
+        for n, line in enumerate(path.read_text().splitlines(), 1)
+        if direct.search(line)
+    ]
+    assert found == []

@@ -300,11 +300,11 @@ def test_short_reconnect_leaves_the_wrapper_as_djangos_connect_does(engine, hist
     assert short.keys() == full.keys()
     # Legitimately different, checked apart:
     #  - close_at: monotonic() + CONN_MAX_AGE (0) at the time of each connect();
-    #  - _pool_fairy: the pool's proxy of the same physical connection (one per checkout).
+    #  - _pool_proxied: the pool's proxy of the same physical connection (one per checkout).
     for name, state, (before, after) in (("short", short, short_when), ("full", full, full_when)):
         assert before <= state.pop("close_at") <= after, name
-        fairy = state.pop("_pool_fairy")
-        assert fairy is not None and fairy.dbapi_connection is state["connection"], name
+        proxied = state.pop("_pool_proxied")
+        assert proxied is not None and proxied.dbapi_connection is state["connection"], name
     assert short["connection"] is not None and short["connection"] is full["connection"]
     assert {k: _comparable(short_wrapper, v) for k, v in short.items()} == {
         k: _comparable(full_wrapper, v) for k, v in full.items()

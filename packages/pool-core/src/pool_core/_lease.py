@@ -73,7 +73,7 @@ def _lease_cursor_class(cls: type) -> type:
 def maybe_release(db: Any) -> bool:
     """Give *db*'s physical connection back to the pool if no session is needed now."""
     if (
-        db._pool_fairy is None
+        db._pool_proxied is None
         or db._pool_lease_busy
         or db._pool_connecting
         or db.in_atomic_block

@@ -17,7 +17,53 @@ this module.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, Final, TypedDict, cast
+
+#: RecordInfo key of the pool_session_signature() Django's set-up last ran under.
+INIT_DONE: Final = "django_init"
+
+
+class RecordInfo(TypedDict, total=False):
+    """What pool_core keeps in a physical connection's SQLAlchemy ``record.info``.
+
+    One dict per physical connection, for its whole life (a proxied
+    connection's ``.info`` is its record's). Read and written through
+    :func:`info_of`, so the type checker knows every key and its type.
+    """
+
+    #: pool_session_signature() Django's init_connection_state() last ran under (INIT_DONE).
+    django_init: tuple[Any, ...]
+    #: Process that opened it: returned in another (a forked child), it is never used.
+    pid: int
+    #: Set in a forked child: the parent's connection, neutralised, never talked to.
+    foreign: bool
+    #: Its socket (the vendor's pool_fileno()), for the idle poll and QUERY_TIMEOUT.
+    fd: int | None
+    #: time.monotonic() of its last return to the pool (or of its creation).
+    last_used: float
+    #: time.monotonic() of its last KEEPALIVE_TIME ping.
+    last_ping: float
+    #: Sent back to the queue by shrink_idle()/keepalive(): the idle time it keeps.
+    idle_since: float | None
+    #: time.monotonic() after which it is replaced (RECYCLE with jitter).
+    recycle_at: float
+    #: Being closed because RECYCLE passed (for the log line and the counter).
+    recycle_due: bool
+    #: Holds one of the alias's FairSlots slots, released on checkin.
+    slot: bool
+    #: Returned clean by give_back() (nothing left for the reset listener to do).
+    clean_return: bool
+    #: Returned after errors: pinged before it is handed out again.
+    suspect: bool
+    #: RESET_SESSION on a driver without an in-place reset: closed for a new session.
+    reset_by_reconnect: bool
+    #: A query on it was cut off by QUERY_TIMEOUT: never reused.
+    query_timed_out: bool
+
+
+def info_of(holder: Any) -> RecordInfo:
+    """The RecordInfo of a record or proxied connection (its ``.info``, typed)."""
+    return cast(RecordInfo, holder.info)
 
 
 def record_of(proxied: Any) -> Any:

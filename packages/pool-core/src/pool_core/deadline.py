@@ -16,6 +16,7 @@ from typing import Any
 
 from django.db.backends.utils import CursorDebugWrapper, CursorWrapper
 
+from ._sqla import info_of
 from .errors import QueryTimeout
 
 __all__ = ["DeadlineCursorWrapper", "DeadlineCursorDebugWrapper", "run_with_deadline", "timed_out"]
@@ -26,9 +27,9 @@ _monotonic = time.monotonic
 def timed_out(wrapper: Any, held: Any, cause: BaseException | None) -> QueryTimeout:
     """Mark the checkout for discarding and build the error the caller raises."""
     wrapper.errors_occurred = True
-    fairy = wrapper._pool_fairy
-    if fairy is not None:
-        fairy.info["query_timed_out"] = True
+    proxied = wrapper._pool_proxied
+    if proxied is not None:
+        info_of(proxied)["query_timed_out"] = True
     pool = wrapper._pool_current
     limit = pool.options.query_timeout if pool is not None else None
     detail = f": {cause}" if cause is not None and str(cause) else ""

@@ -19,10 +19,11 @@ from django.utils.asyncio import async_unsafe
 
 from . import registry
 from ._masking import mask_password
+from ._sqla import INIT_DONE as _INIT_DONE
+from ._sqla import info_of
 from .deadline import DeadlineCursorDebugWrapper, DeadlineCursorWrapper, run_with_deadline
 from .hooks import ClosedCursor, PoolHooks
 from .options import check_connect_timeout, parse_options
-from .pool import INIT_DONE as _INIT_DONE
 from .pool import AliasPool
 
 NO_DB_ALIAS = "__no_db__"
@@ -111,7 +112,7 @@ class PoolingMixin(PoolHooks):
     #: wrapper keeps per-instance state computed there, e.g. Oracle).
     pool_init_once = True
 
-    _pool_fairy: Any = None
+    _pool_proxied: Any = None
     _pool_current: AliasPool | None = None
     _pool_key_cache: tuple[Any, Any] | None = None
     #: (pool, settings_dict copy, USE_TZ, pool_key_extra()) of the last full connect().
@@ -155,8 +156,8 @@ class PoolingMixin(PoolHooks):
 
     def _pool_recorded_session(self) -> tuple[Any, ...] | None:
         """The signature the checked-out session was last set up under (None: never)."""
-        fairy = self._pool_fairy
-        return None if fairy is None else fairy.info.get(_INIT_DONE)
+        proxied = self._pool_proxied
+        return None if proxied is None else info_of(proxied).get(_INIT_DONE)
 
     def _pool_session_applied(self) -> None:
         """Record that the checked-out session now runs under this wrapper's settings.
@@ -165,9 +166,9 @@ class PoolingMixin(PoolHooks):
         (ensure_timezone() under override_settings): the connection goes back
         to the pool marked with what it really runs under.
         """
-        fairy = self._pool_fairy
-        if fairy is not None and fairy.info.get(_INIT_DONE) is not None:
-            fairy.info[_INIT_DONE] = self.pool_session_signature()
+        proxied = self._pool_proxied
+        if proxied is not None and info_of(proxied).get(_INIT_DONE) is not None:
+            info_of(proxied)[_INIT_DONE] = self.pool_session_signature()
 
     def pool_description(self, conn_params: dict[str, Any]) -> str:
         s = self.settings_dict
@@ -281,31 +282,31 @@ class PoolingMixin(PoolHooks):
         ):
             self._pool_reconnect_state = None
             return False
-        fairy = pool.checkout_parked()
-        parked = fairy is not None
-        if fairy is None:
+        proxied = pool.checkout_parked()
+        parked = proxied is not None
+        if proxied is None:
             # None parked (under contention, all in use): wait in line here,
             # as the full connect() would, and keep the short way.
-            fairy = self._pool_checkout(pool)
+            proxied = self._pool_checkout(pool)
         if (
-            fairy.info.get(_INIT_DONE) != self.pool_session_signature()
-            or self.pool_driver_autocommit(fairy.dbapi_connection) is not True
+            info_of(proxied).get(_INIT_DONE) != self.pool_session_signature()
+            or self.pool_driver_autocommit(proxied.dbapi_connection) is not True
         ):
             # Not set up for this wrapper (new, or under other settings): the
             # full connect() does that, on this very connection.
             if parked:
                 pool.count_parked_checkout()
-            self._pool_pending = (pool, fairy)
+            self._pool_pending = (pool, proxied)
             return False
         if parked:
             pool.count_parked_checkout()
-        self._pool_adopt_checkout(pool, fairy)
+        self._pool_adopt_checkout(pool, proxied)
         return True
 
-    def _pool_adopt_checkout(self, pool: AliasPool, fairy: Any) -> None:
-        """The rest of _pool_reconnect(): take *fairy*, a session set up for this wrapper."""
+    def _pool_adopt_checkout(self, pool: AliasPool, proxied: Any) -> None:
+        """The rest of _pool_reconnect(): take *proxied*, a session set up for this wrapper."""
         s = self.settings_dict
-        dbapi_connection = fairy.dbapi_connection
+        dbapi_connection = proxied.dbapi_connection
         # The state Django's connect() resets, in its order.
         self.in_atomic_block = False
         self.savepoint_ids: list[str] = []
@@ -317,9 +318,9 @@ class PoolingMixin(PoolHooks):
         self.closed_in_transaction = False
         self.errors_occurred = False
         self.health_check_done = True
-        self._pool_fairy = fairy
+        self._pool_proxied = proxied
         self._pool_current = pool
-        self._pool_held = None if pool.options.query_timeout is None else pool.held(fairy)
+        self._pool_held = None if pool.options.query_timeout is None else pool.held(proxied)
         self.connection = dbapi_connection
         self.pool_adopt_connection(dbapi_connection)
         self.autocommit = True
@@ -396,16 +397,16 @@ class PoolingMixin(PoolHooks):
             # Checked out by _pool_reconnect() for this connect().
             self._pool_pending = None
             if pending[0] is pool:
-                fairy = pending[1]
+                proxied = pending[1]
             else:  # pragma: no cover  (the key was checked unchanged just before)
                 pending[0].return_unused(pending[1])
-                fairy = self._pool_checkout(pool)
+                proxied = self._pool_checkout(pool)
         else:
-            fairy = self._pool_checkout(pool)
-        self._pool_fairy = fairy
+            proxied = self._pool_checkout(pool)
+        self._pool_proxied = proxied
         self._pool_current = pool
-        self._pool_held = None if pool.options.query_timeout is None else pool.held(fairy)
-        dbapi_connection = fairy.dbapi_connection
+        self._pool_held = None if pool.options.query_timeout is None else pool.held(proxied)
+        dbapi_connection = proxied.dbapi_connection
         self.pool_adopt_connection(dbapi_connection)
         return dbapi_connection
 
@@ -479,11 +480,11 @@ class PoolingMixin(PoolHooks):
         return key
 
     def init_connection_state(self) -> None:
-        fairy = self._pool_fairy
-        if fairy is None or not self.pool_init_once:
+        proxied = self._pool_proxied
+        if proxied is None or not self.pool_init_once:
             super().init_connection_state()
             return
-        info = fairy.info
+        info = info_of(proxied)
         signature = self.pool_session_signature()
         if self._pool_connecting and info.get(_INIT_DONE) == signature:
             # Only Django's connect() may skip it, and only for a session set
@@ -518,13 +519,13 @@ class PoolingMixin(PoolHooks):
         return run_with_deadline(self, held, super()._rollback)  # type: ignore[misc,no-any-return]
 
     def _close(self) -> None:
-        fairy = self._pool_fairy
-        if fairy is None:
+        proxied = self._pool_proxied
+        if proxied is None:
             super()._close()  # type: ignore[misc]
             return
         pool = self._pool_current
         dbapi_connection = self.connection
-        self._pool_fairy = None
+        self._pool_proxied = None
         self._pool_current = None
         self._pool_held = None
         # The connection belongs to the pool again: this wrapper must not
@@ -536,7 +537,7 @@ class PoolingMixin(PoolHooks):
         if reason == "health_check" or (reason == "obsolete" and errors_occurred):
             # Django found this connection unusable: never hand it out again.
             self._pool_chunked = None
-            pool.discard(fairy)
+            pool.discard(proxied)
             return
         if self._pool_chunked is not None:
             # An unfinished QuerySet.iterator() must not outlive the checkout.
@@ -548,21 +549,21 @@ class PoolingMixin(PoolHooks):
                     pool.alias,
                     type(e).__name__,
                 )
-                fairy.invalidate(e)
+                proxied.invalidate(e)
                 return
-        pool.give_back(fairy, dbapi_connection, errors_occurred)
+        pool.give_back(proxied, dbapi_connection, errors_occurred)
 
     def _pool_detach_after_fork(self) -> None:
         """In a forked child: drop the inherited checkout without using it."""
-        fairy = self._pool_fairy
-        if fairy is None:
+        proxied = self._pool_proxied
+        if proxied is None:
             return
         from . import _fork
 
-        fairy.info["foreign"] = True
-        _fork.neutralize(fairy.dbapi_connection, type(self).pool_fileno)
+        info_of(proxied)["foreign"] = True
+        _fork.neutralize(proxied.dbapi_connection, type(self).pool_fileno)
         self._pool_chunked = None
-        self._pool_fairy = None
+        self._pool_proxied = None
         self._pool_current = None
         self._pool_held = None
         self.connection = None

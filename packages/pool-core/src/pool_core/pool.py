@@ -21,6 +21,7 @@ from sqlalchemy.pool import QueuePool
 from . import _fork, _housekeeper, _leaks, _sqla
 from ._fair import CLOSED, SHED, FairSlots
 from ._leaks import Held
+from ._sqla import INIT_DONE, RecordInfo, info_of
 from ._stats import COUNTERS, WAIT_BUCKETS_MS, new_histogram, wait_stats
 from .errors import PoolError, PoolTimeout
 from .hooks import PoolHooks, TransactionState
@@ -39,10 +40,6 @@ IDLE, IN_TRANSACTION, BROKEN, UNKNOWN = (
     TransactionState.BROKEN,
     TransactionState.UNKNOWN,
 )
-
-#: record.info key: the pool_session_signature() Django's set-up last ran under
-#: (set by PoolingMixin; dropped here whenever the session is new or reset).
-INIT_DONE = "django_init"
 
 #: What AliasPool._reset_on_return() finds a reset cannot fix.
 _BROKEN, _RECONNECT = object(), object()
@@ -251,7 +248,7 @@ class AliasPool:
                     slots.release()
                 raise
             if slots is not None:
-                proxied.info["slot"] = True
+                info_of(proxied)["slot"] = True
         finally:
             waited = time.monotonic() - start
             bucket = bisect_left(WAIT_BUCKETS_MS, waited * 1000.0)
@@ -327,7 +324,7 @@ class AliasPool:
             # Parked by a pool this one replaced just before it was retired.
             self._unpark_to_queue(proxied)
             return None
-        info = proxied.info
+        info = info_of(proxied)
         record = proxied._connection_record
         o = self.options
         if o.pre_ping and (
@@ -358,7 +355,7 @@ class AliasPool:
 
     def _unpark_to_queue(self, proxied: Any) -> None:
         """Give a parked (or just unparked, unused) clean connection back to the QueuePool."""
-        proxied.info["clean_return"] = True  # nothing to reset: not a leak either
+        info_of(proxied)["clean_return"] = True  # nothing to reset: not a leak either
         self._held.pop(id(_sqla.record_of(proxied)), None)
         try:
             proxied.close()
@@ -375,7 +372,7 @@ class AliasPool:
             # connection so that it closes the surplus, as without parking.
             self._drain_parked()
             return False
-        proxied.info["last_used"] = time.monotonic()
+        info_of(proxied)["last_used"] = time.monotonic()
         self._held.pop(id(proxied._connection_record), None)
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug("pool %r: connection returned (parked)", self.alias)
@@ -410,7 +407,7 @@ class AliasPool:
     # -- listeners ------------------------------------------------------------
 
     def _on_connect(self, dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
-        info = record.info
+        info = info_of(record)
         info["pid"] = os.getpid()
         info["last_used"] = time.monotonic()
         info.pop("suspect", None)
@@ -446,7 +443,7 @@ class AliasPool:
             _housekeeper.ensure_running()  # to close the surplus once idle (IDLE_TIMEOUT)
 
     def _on_checkout(self, dbapi_connection: Any, record: ConnectionPoolEntry, proxy: Any) -> None:
-        info = record.info
+        info = info_of(record)
         o = self.options
         if "recycle_at" in info and time.monotonic() >= info["recycle_at"]:
             info["recycle_due"] = True  # for _on_invalidate: a recycle, not a failure
@@ -536,7 +533,7 @@ class AliasPool:
         return False
 
     def _on_reset(self, dbapi_connection: Any, record: ConnectionPoolEntry, state: Any) -> None:
-        info = record.info
+        info = info_of(record)
         if info.get("pid") != os.getpid():
             # Returned in a forked child (e.g. the thread-local of a thread
             # that died with the fork): never talk to the parent's socket.
@@ -557,7 +554,9 @@ class AliasPool:
         if unfit is _RECONNECT:
             raise sa_exc.DisconnectionError("session reset by reconnecting")
 
-    def _reset_on_return(self, dbapi_connection: Any, info: dict[Any, Any], status: int) -> object | None:
+    def _reset_on_return(
+        self, dbapi_connection: Any, info: RecordInfo, status: TransactionState
+    ) -> object | None:
         """Roll back what a returned connection left open, and reset its session (RESET_SESSION).
 
         For give_back() and for _on_reset() (a checkout the garbage collector
@@ -580,7 +579,7 @@ class AliasPool:
         return None
 
     def _on_checkin(self, dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
-        info = record.info
+        info = info_of(record)
         # shrink_idle() sends parked connections back with their idle time.
         info["last_used"] = info.pop("idle_since", None) or time.monotonic()
         if info.pop("slot", False) and self._slots is not None:
@@ -600,7 +599,7 @@ class AliasPool:
         self._bump("connections_closed")
 
     def _on_invalidate(self, dbapi_connection: Any, record: ConnectionPoolEntry, exception: Any) -> None:
-        if record.info.pop("recycle_due", False):
+        if info_of(record).pop("recycle_due", False):
             self._bump("connections_recycled")
             logger.info(
                 "pool %r: recycled a connection older than RECYCLE=%gs (less jitter)",
@@ -608,7 +607,7 @@ class AliasPool:
                 self.options.recycle,
             )
             return
-        if record.info.pop("reset_by_reconnect", False):
+        if info_of(record).pop("reset_by_reconnect", False):
             logger.debug("pool %r: closed a connection to reset its session (RESET_SESSION)", self.alias)
             return
         if not self.retired:
@@ -646,14 +645,14 @@ class AliasPool:
                     proxied = self._parked[0]
                 except IndexError:
                     return
-                since = proxied.info.get("last_used", now)
+                since = info_of(proxied).get("last_used", now)
                 if since > cutoff:
                     return
                 try:
                     self._parked.remove(proxied)
                 except ValueError:  # just handed out
                     continue
-            proxied.info["idle_since"] = since
+            info_of(proxied)["idle_since"] = since
             self._unpark_to_queue(proxied)
 
     def keepalive(self, now: float | None = None) -> int:
@@ -672,7 +671,7 @@ class AliasPool:
         cutoff = now - every
 
         def due(record: Any) -> bool:
-            info = record.info
+            info = info_of(record)
             return (
                 record.dbapi_connection is not None
                 and max(info.get("last_used", now), info.get("last_ping", 0.0)) <= cutoff
@@ -699,7 +698,7 @@ class AliasPool:
                 except Exception:
                     ok = False
                 if ok:
-                    record.info["last_ping"] = now
+                    info_of(record)["last_ping"] = now
                     _sqla.requeue(p, record)
                     continue
                 self._bump("pings_failed")
@@ -783,8 +782,8 @@ class AliasPool:
         self._queue_parked_idle_since(cutoff, now)
 
         def oldest_idle(queued: Iterable[Any]) -> Any:
-            idle = [r for r in queued if r.info.get("last_used", now) <= cutoff]
-            return min(idle, key=lambda r: r.info.get("last_used", now)) if idle else None
+            idle = [r for r in queued if info_of(r).get("last_used", now) <= cutoff]
+            return min(idle, key=lambda r: info_of(r).get("last_used", now)) if idle else None
 
         p = self._pool
         closed = 0
@@ -812,7 +811,7 @@ class AliasPool:
 
         Never raises: a connection that cannot be reset is discarded.
         """
-        info = proxied.info
+        info = info_of(proxied)
         if info.pop("query_timed_out", False):
             # Its socket was shut down mid-query (QUERY_TIMEOUT): never reuse,
             # and no ping that would replace the pool's other connections.
@@ -863,13 +862,13 @@ class AliasPool:
         parked, self._parked[:] = list(self._parked), []
         for proxied in parked:
             conn = proxied.dbapi_connection
-            proxied.info["foreign"] = True
+            info_of(proxied)["foreign"] = True
             if conn is not None:
                 _fork.neutralize(conn, self.hooks.pool_fileno)
         for record in _sqla.queued(self._pool):
             conn = getattr(record, "dbapi_connection", None)
             if conn is not None:
-                record.info["foreign"] = True
+                info_of(record)["foreign"] = True
                 _fork.neutralize(conn, self.hooks.pool_fileno)
 
     # -- introspection -------------------------------------------------------
