@@ -78,15 +78,19 @@ def private_engine(label: str, *, before_drop: Callable[[Engine], None] | None =
     return eng
 
 
-def run_threads(worker: Callable[[int], None], count: int, seconds: float) -> None:
-    """Run worker(0..count-1) in *count* threads; fail if one is still running after *seconds* each."""
-    threads = [threading.Thread(target=worker, args=(n,), name=f"worker-{n}") for n in range(count)]
+def start_and_join(threads: list[threading.Thread], seconds: float) -> None:
+    """Start *threads*, join each for up to *seconds*; fail naming those still running (a deadlock)."""
     for t in threads:
         t.start()
     for t in threads:
         t.join(seconds)
     alive = [t.name for t in threads if t.is_alive()]
-    assert not alive, f"threads still running after {seconds} s: {alive}"
+    assert not alive, f"deadlock? {len(alive)} threads still running after {seconds} s: {alive[:10]}"
+
+
+def run_threads(worker: Callable[[int], None], count: int, seconds: float) -> None:
+    """Run worker(0..count-1) in *count* threads (see start_and_join)."""
+    start_and_join([threading.Thread(target=worker, args=(n,), name=f"worker-{n}") for n in range(count)], seconds)
 
 
 def shared_server(vendor: str) -> _servers.Server:

@@ -15,7 +15,15 @@ from django.db.utils import OperationalError
 import pool_core
 from pool_core import PoolTimeout, registry
 from tests.reliability._figures import record
-from tests.reliability.conftest import VENDORS, Monitor, drop_engine, make_engine, shared_server, wait_until
+from tests.reliability.conftest import (
+    VENDORS,
+    Monitor,
+    drop_engine,
+    make_engine,
+    shared_server,
+    start_and_join,
+    wait_until,
+)
 from tests.testapp.models import Note
 
 pytestmark = pytest.mark.heavy
@@ -28,15 +36,6 @@ def eng(request, fresh_pools):
     e = make_engine(shared_server(request.param), request.param, "exh")
     yield e
     drop_engine(e)
-
-
-def _run(threads: list[threading.Thread], seconds: float) -> None:
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(seconds)
-    stuck = [t.name for t in threads if t.is_alive()]
-    assert not stuck, f"deadlock: {len(stuck)} threads still running"
 
 
 def test_256_threads_on_10_plus_10(eng):
@@ -63,7 +62,7 @@ def test_256_threads_on_10_plus_10(eng):
 
     # Phase 1: load. Every thread gets its turn; nobody times out.
     with Monitor(eng) as mon:
-        _run([threading.Thread(target=work, args=(n,), name=f"w{n}") for n in range(THREADS)], 600)
+        start_and_join([threading.Thread(target=work, args=(n,), name=f"w{n}") for n in range(THREADS)], 600)
     stats = pool_core.stats(alias)
     in_table = set(Note.objects.using(alias).values_list("text", flat=True))
     connections[alias].close()
@@ -171,7 +170,7 @@ def test_256_threads_on_10_plus_10(eng):
             connections[alias_t].close()
 
     try:
-        _run([threading.Thread(target=too_many) for _ in range(32)], 120)
+        start_and_join([threading.Thread(target=too_many) for _ in range(32)], 120)
     finally:
         release.set()
         for t in holders:
