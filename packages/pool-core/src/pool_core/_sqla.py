@@ -17,7 +17,7 @@ this module.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any, Final, TypedDict, cast
+from typing import Any, Final, TypedDict
 
 #: RecordInfo key of the pool_session_signature() Django's set-up last ran under.
 INIT_DONE: Final = "django_init"
@@ -63,7 +63,8 @@ class RecordInfo(TypedDict, total=False):
 
 def info_of(holder: Any) -> RecordInfo:
     """The RecordInfo of a record or proxied connection (its ``.info``, typed)."""
-    return cast(RecordInfo, holder.info)
+    info: RecordInfo = holder.info  # no cast() call: this runs on every checkout and return
+    return info
 
 
 def record_of(proxied: Any) -> Any:

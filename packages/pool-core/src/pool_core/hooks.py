@@ -40,6 +40,9 @@ __all__ = [
 
 logger = logging.getLogger("pool_core")
 
+#: django.db.backends.postgresql.psycopg_any.IsolationLevel, once imported (it imports the driver).
+_IsolationLevel: Any = None
+
 if TYPE_CHECKING:
     # For the type checker, the hooks are what they become: part of a Django
     # DatabaseWrapper, whose attributes (alias, settings_dict, ...) they read.
@@ -240,8 +243,12 @@ class PostgresServerHooks(PoolHooks):
     def pool_adopt_connection(self, dbapi_connection: Any) -> None:
         # Django's get_new_connection sets this on the wrapper; a reused
         # connection skips that, so set it the same way here.
-        from django.db.backends.postgresql.psycopg_any import IsolationLevel
+        global _IsolationLevel
+        IsolationLevel = _IsolationLevel
+        if IsolationLevel is None:  # imported once, not per checkout (it imports the driver)
+            from django.db.backends.postgresql.psycopg_any import IsolationLevel
 
+            _IsolationLevel = IsolationLevel
         level = self.settings_dict["OPTIONS"].get("isolation_level")
         self.isolation_level = IsolationLevel.READ_COMMITTED if level is None else IsolationLevel(level)
 
