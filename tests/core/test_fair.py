@@ -47,3 +47,31 @@ def test_a_slot_handed_to_a_waiter_that_fails_goes_to_the_next_checkout(slots):
     with pytest.raises(Boom):
         slots.acquire(5, released_then_fail)
     assert slots.acquire(0.01) is True
+
+
+def test_a_garbage_collected_checkout_returned_while_a_waiter_queues_up_does_not_deadlock(monkeypatch):
+    """A garbage collection can start at any allocation and run SQLAlchemy's finalizer, which returns
+    a dead thread's checkout through release() on the same thread. acquire() allocates its grant:
+    that must not happen under the lock (CI hung there: test_dead_threads_do_not_starve_the_pool)."""
+    import threading
+
+    from pool_core import _fair
+
+    slots = FairSlots(1)
+    assert slots.acquire(1) is True  # a dead thread's checkout holds the only slot
+    made = []
+
+    class CollectingGrant(_fair.Grant):
+        def __init__(self):
+            if not made:  # the collection this allocation starts returns the dead thread's slot
+                made.append(True)
+                slots.release()
+            super().__init__()
+
+    monkeypatch.setattr(_fair, "Grant", CollectingGrant)
+    got = []
+    waiter = threading.Thread(target=lambda: got.append(slots.acquire(5)), daemon=True)
+    waiter.start()
+    waiter.join(10)
+    assert not waiter.is_alive(), "acquire() deadlocked on its own lock"
+    assert made and got == [True]  # and the slot the collection freed was not left unused

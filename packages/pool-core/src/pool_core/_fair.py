@@ -46,6 +46,10 @@ class Grant:
 class FairSlots:
     """A first-come, first-served counting semaphore.
 
+    Nothing that may allocate a garbage-collected object runs under its
+    lock (see acquire()): a collection runs SQLAlchemy's finalizers, which
+    can come back here on the same thread.
+
     SQLAlchemy's queue lets a thread that just returned a connection take it
     again ahead of threads already waiting, which can starve a waiter into a
     timeout while the pool is healthy. Checkouts take a slot here first, in
@@ -74,18 +78,27 @@ class FairSlots:
         when *max_waiting* (if not 0) threads already wait; CLOSED once
         close() was called.
         """
-        with self._lock:
-            if self._closed:
-                return CLOSED
-            if self._idle:
-                return self._idle.pop()
-            if self._free > 0 and not self._waiters:
-                self._free -= 1
-                return True
-            if max_waiting and len(self._waiters) >= max_waiting:
-                return SHED
+        granted: Grant | None = None
+        while True:
+            with self._lock:
+                if self._closed:
+                    return CLOSED
+                if self._idle:
+                    return self._idle.pop()
+                if self._free > 0 and not self._waiters:
+                    self._free -= 1
+                    return True
+                if max_waiting and len(self._waiters) >= max_waiting:
+                    return SHED
+                if granted is not None:
+                    self._waiters.append(granted)
+                    break
+            # Never allocate an object under the lock: the garbage collection an
+            # allocation may start runs SQLAlchemy's finalizers, which return a
+            # garbage-collected checkout (a dead thread's) through release() or
+            # park(), on this thread: with the lock held, a deadlock (CI saw it).
+            # So the grant is made outside, and the state checked again.
             granted = Grant()
-            self._waiters.append(granted)
         deadline = time.monotonic() + timeout
         try:
             while True:

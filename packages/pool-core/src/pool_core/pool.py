@@ -65,7 +65,10 @@ class AliasState:
 
     def __init__(self, bound: int | None) -> None:
         self.pid = os.getpid()
-        self.lock = threading.Lock()
+        # Re-entrant: a garbage collection started by an allocation under it
+        # runs SQLAlchemy's finalizers, which return a dead thread's checkout
+        # through the listeners (_on_checkin takes this lock) on the same thread.
+        self.lock = threading.RLock()
         self.counters = dict.fromkeys(COUNTERS, 0)
         self.wait_count = 0
         self.wait_sum = 0.0
