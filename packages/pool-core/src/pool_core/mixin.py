@@ -283,23 +283,20 @@ class PoolingMixin(PoolHooks):
             self._pool_reconnect_state = None
             return False
         proxied = pool.checkout_parked()
-        parked = proxied is not None
         if proxied is None:
             # None parked (under contention, all in use): wait in line here,
             # as the full connect() would, and keep the short way.
-            proxied = self._pool_checkout(pool)
+            proxied = self._pool_checkout(pool)  # counted by checkout()
+        else:
+            pool.count_parked_checkout()
         if (
             info_of(proxied).get(_INIT_DONE) != self.pool_session_signature()
             or self.pool_driver_autocommit(proxied.dbapi_connection) is not True
         ):
             # Not set up for this wrapper (new, or under other settings): the
             # full connect() does that, on this very connection.
-            if parked:
-                pool.count_parked_checkout()
             self._pool_pending = (pool, proxied)
             return False
-        if parked:
-            pool.count_parked_checkout()
         self._pool_adopt_checkout(pool, proxied)
         return True
 
@@ -392,16 +389,12 @@ class PoolingMixin(PoolHooks):
                 return wrapper._pool_connect_physical(connect_params)
 
             pool = registry.get_pool(self, key, connect, self.pool_description(conn_params))
-        pending = self._pool_pending
-        if pending is not None:
-            # Checked out by _pool_reconnect() for this connect().
-            self._pool_pending = None
-            if pending[0] is pool:
-                proxied = pending[1]
-            else:  # pragma: no cover  (the key was checked unchanged just before)
-                pending[0].return_unused(pending[1])
-                proxied = self._pool_checkout(pool)
+        pending, self._pool_pending = self._pool_pending, None
+        if pending is not None and pending[0] is pool:
+            proxied = pending[1]  # checked out by _pool_reconnect() for this connect()
         else:
+            if pending is not None:  # pragma: no cover  (its key was checked unchanged just before)
+                pending[0].return_unused(pending[1])
             proxied = self._pool_checkout(pool)
         self._pool_proxied = proxied
         self._pool_current = pool

@@ -294,7 +294,7 @@ class AliasPool:
         """The last parked connection if it can be handed out as is, else None. Never waits.
 
         The caller counts it with count_parked_checkout() if it keeps it, or
-        gives it back with _unpark_to_queue().
+        gives it back with return_unused().
         """
         if not self._parked:
             return None
@@ -325,7 +325,7 @@ class AliasPool:
         # SQLAlchemy privates, read directly on the hot path: see pool_core._sqla.
         if proxied._pool is not self._pool:
             # Parked by a pool this one replaced just before it was retired.
-            self._unpark_to_queue(proxied)
+            self.return_unused(proxied)
             return None
         info = info_of(proxied)
         record = proxied._connection_record
@@ -335,7 +335,7 @@ class AliasPool:
         ):
             # Checkin would make it look fresh again: flag it for the ping.
             info["suspect"] = True
-            self._unpark_to_queue(proxied)
+            self.return_unused(proxied)
             return None
         if (
             self.retired
@@ -345,7 +345,7 @@ class AliasPool:
             or self._pool._invalidate_time > record.starttime
             or record._soft_invalidate_time > record.starttime
         ):
-            self._unpark_to_queue(proxied)
+            self.return_unused(proxied)
             return None
         del info["clean_return"]
         stack = None if o.leak_detection_threshold is None else traceback.extract_stack(limit=32)
@@ -353,11 +353,7 @@ class AliasPool:
         return proxied
 
     def return_unused(self, proxied: Any) -> None:
-        """Give back a connection checked out (or unparked) and not used: clean, nothing to reset."""
-        self._unpark_to_queue(proxied)
-
-    def _unpark_to_queue(self, proxied: Any) -> None:
-        """Give a parked (or just unparked, unused) clean connection back to the QueuePool."""
+        """Give a parked, or checked-out and unused, clean connection back to the QueuePool."""
         info_of(proxied)["clean_return"] = True  # nothing to reset: not a leak either
         self._held.pop(id(_sqla.record_of(proxied)), None)
         try:
@@ -390,7 +386,7 @@ class AliasPool:
                 proxied = self._parked.pop()
             except IndexError:
                 return
-            self._unpark_to_queue(proxied)
+            self.return_unused(proxied)
 
     def _timeout_message(self) -> str:
         o = self.options
@@ -656,7 +652,7 @@ class AliasPool:
                 except ValueError:  # just handed out
                     continue
             info_of(proxied)["idle_since"] = since
-            self._unpark_to_queue(proxied)
+            self.return_unused(proxied)
 
     def keepalive(self, now: float | None = None) -> int:
         """Ping connections idle for KEEPALIVE_TIME since their last use or ping.
