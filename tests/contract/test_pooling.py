@@ -171,6 +171,29 @@ def test_transaction_left_open_is_rolled_back_on_return(engine):
     conn.close()
 
 
+@pytest.mark.requires("transaction_checkout")  # the driver reports a transaction opened by raw SQL
+def test_raw_begin_left_open_is_rolled_back_on_return(engine):
+    """A transaction opened with raw SQL in autocommit (Django cannot see it): psycopg2's
+    rollback() does nothing in autocommit, so the next checkout ran inside it."""
+    from tests.testapp.models import Note
+
+    from pool_core.hooks import TransactionState
+
+    alias = engine.make_alias({"POOL_SIZE": 1, "MAX_OVERFLOW": 0})
+    conn = connections[alias]
+    with pool_core.pinned(alias):  # CHECKOUT="transaction" would give it back when the cursor closes
+        with conn.cursor() as cursor:
+            cursor.execute("BEGIN")
+        if conn.pool_transaction_state(conn.connection) != TransactionState.IN_TRANSACTION:
+            pytest.skip("the driver does not report a raw BEGIN (mysqlclient; docs/behaviour.md)")
+        Note.objects.using(alias).create(text="raw-begin")
+    conn.close()
+    assert conn.connection is None
+    assert pool_core.stats(alias)["rollbacks_on_return"] == 1
+    assert not Note.objects.using(alias).filter(text="raw-begin").exists()
+    conn.close()
+
+
 def test_close_inside_atomic_does_not_leak_the_transaction(engine):
     from tests.testapp.models import Note
 

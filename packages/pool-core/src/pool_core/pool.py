@@ -569,6 +569,19 @@ class AliasPool:
         if status != IDLE:
             self._bump("rollbacks_on_return")
             dbapi_connection.rollback()
+            if (
+                status == IN_TRANSACTION
+                and self.hooks.pool_transaction_state(dbapi_connection) == IN_TRANSACTION
+            ):
+                # The driver's rollback() did nothing: psycopg2 skips it in
+                # autocommit, where a raw BEGIN opened the transaction.
+                cursor = dbapi_connection.cursor()
+                try:
+                    cursor.execute("ROLLBACK")
+                finally:
+                    cursor.close()
+                if self.hooks.pool_transaction_state(dbapi_connection) != IDLE:
+                    return _BROKEN
         if self.options.reset_session:
             self._bump("session_resets")
             if not self.hooks.pool_reset_session(dbapi_connection):
