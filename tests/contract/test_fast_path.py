@@ -14,6 +14,7 @@ import pytest
 from django.db import DatabaseError, connections
 
 import pool_core
+from pool_core.hooks import TransactionState
 
 
 def _wait_until(condition, seconds: float = 10.0) -> bool:
@@ -350,3 +351,97 @@ def test_short_reconnect_also_serves_a_checkout_that_waited(engine):
     s = pool_core.stats(alias)
     assert (s["connections_created"], s["checkouts"], s["checkout_timeouts"]) == (1, 3, 0)
     assert s["checkout_wait_ms_max"] > 0
+
+
+def test_request_end_return_leaves_the_wrapper_and_pool_as_djangos_close_does(engine):
+    """PoolingMixin._pool_return_clean() does in one step what Django's
+    close_if_unusable_or_obsolete() and close(), then the pool's give_back(), do
+    at the end of a request: both must leave the same wrapper state and the
+    same pool (connection parked, same counters).
+
+    Two fresh wrappers of the same alias run the same request; one returns its
+    connection the one-step way, the other (the class attribute turned off on
+    the instance) Django's way.
+    """
+    alias = engine.make_alias({"POOL_SIZE": 1, "MAX_OVERFLOW": 0, "PRE_PING_IDLE": 60}, CONN_MAX_AGE=0)
+    engine.backend_id(alias)
+    connections[alias].close()
+    seen = {}
+    for one_step in (True, False):
+        wrapper = connections.create_connection(alias)
+        connections[alias] = wrapper
+        try:
+            if not one_step:
+                wrapper._pool_plain_close = False
+            # (Not a cursor: CHECKOUT="transaction" would give the connection back when it closes.)
+            wrapper.ensure_connection()
+            pool = wrapper._pool_current
+            calls = []
+            for name in ("put_back", "give_back"):
+                method = getattr(pool, name)
+                setattr(pool, name, lambda *a, _m=method, _n=name, _c=calls: (_c.append(_n), _m(*a))[1])
+            before = pool_core.stats(alias)
+            try:
+                wrapper.close_if_unusable_or_obsolete()
+            finally:
+                del pool.put_back, pool.give_back
+            after = pool_core.stats(alias)
+            state = dict(wrapper.__dict__)
+            state.pop("_pool_plain_close", None)  # how this test picks the path
+            # Set again (to None) only by the layered path, around Django's close.
+            assert state.pop("_pool_closing_for", None) is None
+            # monotonic() + CONN_MAX_AGE of each wrapper's connect().
+            assert state.pop("close_at") is not None
+            seen[one_step] = (calls, state, wrapper, before, after)
+        finally:
+            wrapper.close()
+            del connections[alias]
+    (fast_calls, fast, fast_wrapper, fast_before, fast_after) = seen[True]
+    (slow_calls, slow, slow_wrapper, slow_before, slow_after) = seen[False]
+    if type(fast_wrapper)._pool_plain_close:
+        assert fast_calls == ["put_back"]
+    assert slow_calls == ["give_back"]
+    assert fast["connection"] is None and slow["connection"] is None
+    assert fast_after["connections_idle"] == slow_after["connections_idle"] == 1
+    assert {k: _comparable(fast_wrapper, v) for k, v in fast.items()} == {
+        k: _comparable(slow_wrapper, v) for k, v in slow.items()
+    }
+    changed = {k for k in fast_after if fast_after[k] != fast_before[k]}
+    assert changed == {k for k in slow_after if slow_after[k] != slow_before[k]}
+    for k in changed:
+        if isinstance(fast_after[k], (int, float)) and not k.endswith(("_ms", "_max", "_sum")):
+            assert fast_after[k] - fast_before[k] == slow_after[k] - slow_before[k], k
+
+
+@pytest.mark.requires("transaction_checkout")  # the driver reports a transaction opened by raw SQL
+def test_request_end_return_rolls_back_a_raw_begin(engine):
+    """A transaction opened with raw SQL in autocommit (Django cannot see it) is not a clean
+    return: the one-step path leaves it to give_back(), which rolls it back."""
+    from tests.testapp.models import Note
+
+    alias = engine.make_alias({"POOL_SIZE": 1, "MAX_OVERFLOW": 0, "PRE_PING_IDLE": 60}, CONN_MAX_AGE=0)
+    wrapper = connections[alias]
+    wrapper.ensure_connection()
+    pool = wrapper._pool_current
+    calls = []
+    for name in ("put_back", "give_back"):
+        method = getattr(pool, name)
+        setattr(pool, name, lambda *a, _m=method, _n=name: (calls.append((_n, _m(*a))), calls[-1][1])[1])
+    try:
+        with wrapper.cursor() as cursor:
+            cursor.execute("BEGIN")
+        if (
+            wrapper.connection is None  # CHECKOUT="transaction" gave it back: the driver saw no transaction
+            or wrapper.pool_transaction_state(wrapper.connection) != TransactionState.IN_TRANSACTION
+        ):
+            pytest.skip("the driver does not report a raw BEGIN (mysqlclient; docs/behaviour.md)")
+        Note.objects.using(alias).create(text="raw-begin")
+        wrapper.close_if_unusable_or_obsolete()
+    finally:
+        del pool.put_back, pool.give_back
+    assert wrapper.connection is None
+    assert [name for name, _ in calls] == (["put_back", "give_back"] if type(wrapper)._pool_plain_close else ["give_back"])
+    assert calls[0] == ("put_back", False) or calls[0][0] == "give_back"
+    assert pool_core.stats(alias)["rollbacks_on_return"] == 1
+    assert not Note.objects.using(alias).filter(text="raw-begin").exists()
+    connections[alias].close()

@@ -31,34 +31,27 @@ class Held:
     pool_core.pool.AliasPool.enforce_query_timeout and pool_core.deadline).
     """
 
-    __slots__ = (
-        "since",
-        "thread",
-        "stack",
-        "reported",
-        "dead_owner_seen",
-        "unreclaimable_reported",
-        "idle_reported",
-        "idle_seen",
-        "fd",
-        "query_since",
-        "query_fired",
-    )
+    # Class defaults for the flags the housekeeper sets later: a checkout
+    # (every request) sets only the four attributes it knows.
+    reported = False
+    dead_owner_seen = False
+    unreclaimable_reported = False
+    idle_reported = False
+    idle_seen = 0.0
+    query_since = 0.0
+    query_fired = 0.0
 
     def __init__(
-        self, thread: threading.Thread, stack: traceback.StackSummary | None, fd: int | None = None
+        self,
+        thread: threading.Thread,
+        stack: traceback.StackSummary | None,
+        fd: int | None = None,
+        since: float | None = None,
     ) -> None:
-        self.since = time.monotonic()
+        self.since = time.monotonic() if since is None else since
         self.thread = weakref.ref(thread)
         self.stack = stack
-        self.reported = False
-        self.dead_owner_seen = False
-        self.unreclaimable_reported = False
-        self.idle_reported = False
-        self.idle_seen = 0.0
         self.fd = fd
-        self.query_since = 0.0
-        self.query_fired = 0.0
 
     def owner_alive(self) -> bool:
         thread = self.thread()

@@ -93,7 +93,8 @@ def maybe_release(db: Any) -> bool:
     except Exception:
         pass  # give_back() decides (rollback or discard)
     db._pool_lease_released = True
-    db._close()  # the mixin's return path; sets db.connection = None
+    if not (db._pool_plain_close and db._pool_park_clean()):
+        db._close()  # the mixin's return path; sets db.connection = None
     return True
 
 

@@ -39,6 +39,8 @@ class RecordInfo(TypedDict, total=False):
     foreign: bool
     #: Its socket (the vendor's pool_fileno()), for the idle poll and QUERY_TIMEOUT.
     fd: int | None
+    #: A select.poll() with its socket registered, for the idle poll (made on first use).
+    poller: Any
     #: time.monotonic() of its last return to the pool (or of its creation).
     last_used: float
     #: time.monotonic() of its last KEEPALIVE_TIME ping.

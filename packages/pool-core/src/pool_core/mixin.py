@@ -6,14 +6,15 @@ Vendors override the ``pool_*`` static hooks; everything else is shared.
 
 from __future__ import annotations
 
+import _thread
 import logging
 import os
 import time
 import weakref
 from typing import Any
 
-from django.conf import settings as django_settings
 from django.core.exceptions import ImproperlyConfigured
+from django.core.signals import setting_changed
 from django.db.backends.signals import connection_created
 from django.utils.asyncio import async_unsafe
 
@@ -99,6 +100,19 @@ def _offending_setting(error: Exception, settings_dict: dict[str, Any]) -> str:
     return "a setting (check HOST, PORT, NAME, USER, PASSWORD and OPTIONS)"
 
 
+#: Bumped by every setting_changed signal (override_settings): a short
+#: reconnect needs Django's settings (USE_TZ, TIME_ZONE...) as they were.
+_settings_changes = 0
+
+
+def _on_setting_changed(**kwargs: Any) -> None:
+    global _settings_changes
+    _settings_changes += 1
+
+
+setting_changed.connect(_on_setting_changed, dispatch_uid="pool_core.mixin")
+
+
 class PoolingMixin(PoolHooks):
     """Checks connections out of the alias's pool instead of opening them.
 
@@ -115,8 +129,8 @@ class PoolingMixin(PoolHooks):
     _pool_proxied: Any = None
     _pool_current: AliasPool | None = None
     _pool_key_cache: tuple[Any, Any] | None = None
-    #: (pool, settings_dict copy, USE_TZ, pool_key_extra()) of the last full connect().
-    _pool_reconnect_state: tuple[AliasPool, dict[str, Any], bool, tuple[Any, ...]] | None = None
+    #: (pool, settings_dict copy, _settings_changes, pool_key_extra()) of the last full connect().
+    _pool_reconnect_state: tuple[AliasPool, dict[str, Any], int, tuple[Any, ...]] | None = None
     #: (pool, connection) _pool_reconnect() checked out for the full connect() it falls back to.
     _pool_pending: tuple[AliasPool, Any] | None = None
     #: True while Django's connect() runs: only then may init_connection_state be skipped.
@@ -129,8 +143,31 @@ class PoolingMixin(PoolHooks):
 
     #: POOL_OPTIONS["CHECKOUT"] of this wrapper ("transaction": see _lease.py).
     pool_checkout = "request"
+    #: Transaction mode (_lease.py): True while a connect() must keep its connection;
+    #: True once the connection went back to the pool mid-request.
+    _pool_lease_busy = False
+    _pool_lease_released = False
     #: The checkout record while QUERY_TIMEOUT applies to this checkout (pool_core.deadline).
     _pool_held: Any = None
+
+    #: Whether this class closes as Django's BaseDatabaseWrapper does, so that
+    #: _pool_return_clean() may do it in one step (set per class below).
+    _pool_plain_close = False
+    # Django's BaseDatabaseWrapper sets these (not in django-stubs); _pool_return_clean() reads them.
+    _thread_sharing_count: int
+    _thread_ident: int
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        from django.db.backends.base.base import BaseDatabaseWrapper as Base
+
+        cls._pool_plain_close = (
+            getattr(cls, "close", None) is Base.close
+            and getattr(cls, "get_autocommit", None) is Base.get_autocommit
+            and getattr(cls, "validate_thread_sharing", None) is Base.validate_thread_sharing
+            and cls.close_if_unusable_or_obsolete is PoolingMixin.close_if_unusable_or_obsolete
+            and cls._close is PoolingMixin._close
+        )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -235,16 +272,35 @@ class PoolingMixin(PoolHooks):
                 self._pool_pending = None
                 pending[0].return_unused(pending[1])
         pool = self._pool_current
-        if pool is not None:
-            # What the next connect() must find unchanged to take the short way.
+        if (
+            pool is not None
+            and self.pool_init_once
+            and type(self).pool_driver_autocommit is not PoolingMixin.pool_driver_autocommit
+        ):
+            # What the next connect() must find unchanged to take the short way
+            # (a driver whose autocommit cannot be read locally never does).
             self._pool_reconnect_state = (
                 pool,
                 _copy_containers(self.settings_dict),
-                django_settings.USE_TZ,
+                _settings_changes,
                 self.pool_key_extra(),
             )
 
-    def _pool_reconnect(self) -> bool:
+    @async_unsafe
+    def ensure_connection(self) -> None:
+        # The request's first statement after a return to the pool: take a
+        # parked connection back without Django's connect() machinery when
+        # _pool_reconnect() can (what it proves is the same); else Django's.
+        if (
+            self.connection is None
+            and self._pool_pending is None
+            and not self.closed_in_transaction
+            and self._pool_reconnect(wait=False)
+        ):
+            return
+        super().ensure_connection()
+
+    def _pool_reconnect(self, wait: bool = True) -> bool:
         """Django's connect() for a parked connection, without the work it proves unnecessary.
 
         Runs only when everything the pool key depends on (settings_dict,
@@ -263,32 +319,28 @@ class PoolingMixin(PoolHooks):
         Everything else takes the full connect().
         """
         state = self._pool_reconnect_state
-        if (
-            state is None
-            or not self.pool_init_once
-            or type(self).pool_driver_autocommit is PoolingMixin.pool_driver_autocommit
-        ):
-            return False  # the driver's autocommit cannot be read locally: full connect()
-        pool, seen, use_tz, extra = state
+        if state is None:
+            return False
+        pool, seen, changes, extra = state
         s = self.settings_dict
         if (
             pool.retired
+            or changes != _settings_changes
             or registry._pools.get(self.alias) is not pool
             or pool.pid != os.getpid()
             or not s["AUTOCOMMIT"]
             or s != seen
-            or django_settings.USE_TZ != use_tz
             or self.pool_key_extra() != extra
         ):
             self._pool_reconnect_state = None
             return False
         proxied = pool.checkout_parked()
         if proxied is None:
+            if not wait:
+                return False  # ensure_connection(): connect() waits in line
             # None parked (under contention, all in use): wait in line here,
             # as the full connect() would, and keep the short way.
-            proxied = self._pool_checkout(pool)  # counted by checkout()
-        else:
-            pool.count_parked_checkout()
+            proxied = self._pool_checkout(pool)
         if (
             info_of(proxied).get(_INIT_DONE) != self.pool_session_signature()
             or self.pool_driver_autocommit(proxied.dbapi_connection) is not True
@@ -317,7 +369,7 @@ class PoolingMixin(PoolHooks):
         self.health_check_done = True
         self._pool_proxied = proxied
         self._pool_current = pool
-        self._pool_held = None if pool.options.query_timeout is None else pool.held(proxied)
+        self._pool_watch(None if pool.options.query_timeout is None else pool.held(proxied))
         self.connection = dbapi_connection
         self.pool_adopt_connection(dbapi_connection)
         self.autocommit = True
@@ -325,7 +377,17 @@ class PoolingMixin(PoolHooks):
             # What set_autocommit(True) does, e.g. after an on_commit() callback raised.
             self.run_and_clear_commit_hooks()
             self.run_commit_hooks_on_set_autocommit_on = False
-        connection_created.send(sender=self.__class__, connection=self)
+        if self.pool_checkout != "transaction":
+            connection_created.send(sender=self.__class__, connection=self)
+        else:
+            # What _lease's connect() does around Django's: receivers may run
+            # statements, and the connection must not go back halfway through.
+            busy, self._pool_lease_busy = self._pool_lease_busy, True
+            try:
+                connection_created.send(sender=self.__class__, connection=self)
+            finally:
+                self._pool_lease_busy = busy
+            self._pool_lease_released = False
         self.run_on_commit: list[Any] = []
 
     def is_usable(self) -> bool:
@@ -355,11 +417,66 @@ class PoolingMixin(PoolHooks):
         # in the last case (or when autocommit was left changed after an error).
         if self.connection is None:
             return  # returned already (every request start, under a pool)
+        if self._pool_return_clean():
+            return
         self._pool_closing_for = "obsolete"  # a plain try/finally: this runs on every request
         try:
             super().close_if_unusable_or_obsolete()
         finally:
             self._pool_closing_for = None
+
+    def _pool_return_clean(self) -> bool:
+        """close_if_unusable_or_obsolete() at a request's end, the common case, in one step.
+
+        When Django would close (autocommit as configured, no errors, past
+        close_at) a connection in no atomic block, with no unfinished
+        iterator() and no QUERY_TIMEOUT watch, in its own thread, and the
+        driver reports it idle: the same as Django's close() and the pool's
+        give_back(), without the layers between. Anything else (or a class
+        that overrides close()) takes that path instead. Returns whether it ran.
+        """
+        close_at = self.close_at
+        if (
+            close_at is None
+            or not self.autocommit
+            or self.in_atomic_block
+            or self.closed_in_transaction
+            or self._thread_sharing_count
+            or self._thread_ident != _thread.get_ident()
+            or not self.settings_dict["AUTOCOMMIT"]
+            or not self._pool_plain_close
+            or time.monotonic() < close_at
+            or not self._pool_park_clean()
+        ):
+            return False
+        # What Django's close_if_unusable_or_obsolete() and close() leave.
+        self.health_check_done = False
+        self.run_on_commit = []
+        return True
+
+    def _pool_park_clean(self) -> bool:
+        """_close() in one step for a connection with nothing to clean up.
+
+        No errors since the last commit/rollback, no unfinished iterator(),
+        no QUERY_TIMEOUT watch, and the driver reports it idle: the pool
+        parks it (AliasPool.put_back). Else nothing is done and _close()
+        decides. Returns whether it ran.
+        """
+        proxied = self._pool_proxied
+        pool = self._pool_current
+        if (
+            proxied is None
+            or pool is None
+            or self.errors_occurred
+            or self._pool_chunked is not None
+            or self._pool_held is not None
+            or not pool.put_back(proxied, self.connection)
+        ):
+            return False
+        self._pool_proxied = None
+        self._pool_current = None
+        self.connection = None
+        return True
 
     @async_unsafe
     def get_new_connection(self, conn_params: dict[str, Any]) -> Any:
@@ -398,7 +515,7 @@ class PoolingMixin(PoolHooks):
             proxied = self._pool_checkout(pool)
         self._pool_proxied = proxied
         self._pool_current = pool
-        self._pool_held = None if pool.options.query_timeout is None else pool.held(proxied)
+        self._pool_watch(None if pool.options.query_timeout is None else pool.held(proxied))
         dbapi_connection = proxied.dbapi_connection
         self.pool_adopt_connection(dbapi_connection)
         return dbapi_connection
@@ -489,15 +606,24 @@ class PoolingMixin(PoolHooks):
 
     # -- QUERY_TIMEOUT: only checkouts of a pool that sets it take these paths --
 
-    def make_cursor(self, cursor: Any) -> Any:
-        if self._pool_held is None:
-            return super().make_cursor(cursor)
-        return DeadlineCursorWrapper(cursor, self)
+    def _pool_watch(self, held: Any) -> None:
+        """Set the checkout record QUERY_TIMEOUT watches (None: no watch).
 
-    def make_debug_cursor(self, cursor: Any) -> Any:
-        if self._pool_held is None:
-            return super().make_debug_cursor(cursor)
-        return DeadlineCursorDebugWrapper(cursor, self)
+        While one is set, this instance makes deadline cursors; the class's
+        make_cursor()/make_debug_cursor() stay Django's, with no extra call
+        per cursor for pools without QUERY_TIMEOUT.
+        """
+        self._pool_held = held
+        d = self.__dict__
+        if held is not None:
+            if "make_cursor" not in d:
+                # Through a weak reference: no cycle that would keep a dead
+                # thread's wrapper (and its checkout) until a collection.
+                ref = weakref.ref(self)
+                d["make_cursor"] = lambda cursor: DeadlineCursorWrapper(cursor, ref())
+                d["make_debug_cursor"] = lambda cursor: DeadlineCursorDebugWrapper(cursor, ref())
+        elif "make_cursor" in d:
+            del d["make_cursor"], d["make_debug_cursor"]
 
     def _commit(self) -> None:
         held = self._pool_held
@@ -520,7 +646,7 @@ class PoolingMixin(PoolHooks):
         dbapi_connection = self.connection
         self._pool_proxied = None
         self._pool_current = None
-        self._pool_held = None
+        self._pool_watch(None)
         # The connection belongs to the pool again: this wrapper must not
         # touch it, even if Django keeps the wrapper inside an atomic block.
         self.connection = None
@@ -558,7 +684,7 @@ class PoolingMixin(PoolHooks):
         self._pool_chunked = None
         self._pool_proxied = None
         self._pool_current = None
-        self._pool_held = None
+        self._pool_watch(None)
         self.connection = None
         self.in_atomic_block = False
         self.savepoint_ids = []

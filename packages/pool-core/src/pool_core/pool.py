@@ -293,12 +293,15 @@ class AliasPool:
     def checkout_parked(self) -> Any:
         """The last parked connection if it can be handed out as is, else None. Never waits.
 
-        The caller counts it with count_parked_checkout() if it keeps it, or
-        gives it back with return_unused().
+        Counted as a checkout; the caller gives it back with return_unused()
+        if it does not use it.
         """
         if not self._parked:
             return None
-        return self._unpark(time.monotonic(), None)
+        proxied = self._unpark(time.monotonic(), None)
+        if proxied is not None:
+            self.count_parked_checkout()
+        return proxied
 
     def count_parked_checkout(self) -> None:
         """Stats of a checkout served from the parked connections (no wait)."""
@@ -306,8 +309,6 @@ class AliasPool:
             self._counters["checkouts"] += 1
             self.state.wait_count += 1
             self._wait_buckets[0] += 1
-        if logger.isEnabledFor(logging.DEBUG):
-            logger.debug("pool %r: checked out a parked connection", self.alias)
 
     def _unpark(self, now: float, proxied: Any) -> Any:
         """Hand out a parked connection (the last one if *proxied* is None), or None.
@@ -327,11 +328,13 @@ class AliasPool:
             # Parked by a pool this one replaced just before it was retired.
             self.return_unused(proxied)
             return None
-        info = info_of(proxied)
         record = proxied._connection_record
+        info = info_of(record)
         o = self.options
+        poller = info.get("poller")  # the idle poll, inline when its poller is made
         if o.pre_ping and (
-            now - info["last_used"] >= o.pre_ping_idle or self._has_pending_input(proxied.dbapi_connection)
+            now - info["last_used"] >= o.pre_ping_idle
+            or (bool(poller.poll(0)) if poller else self._has_pending_input(record.dbapi_connection, info))
         ):
             # Checkin would make it look fresh again: flag it for the ping.
             info["suspect"] = True
@@ -349,7 +352,7 @@ class AliasPool:
             return None
         del info["clean_return"]
         stack = None if o.leak_detection_threshold is None else traceback.extract_stack(limit=32)
-        self._held[id(record)] = Held(threading.current_thread(), stack, info.get("fd"))
+        self._held[id(record)] = Held(threading.current_thread(), stack, info.get("fd"), now)
         return proxied
 
     def return_unused(self, proxied: Any) -> None:
@@ -412,6 +415,7 @@ class AliasPool:
         info.pop("suspect", None)
         info.pop(INIT_DONE, None)
         info.pop("query_timed_out", None)
+        info.pop("poller", None)
         if self.options.query_timeout is not None:
             # Read once, in the thread that opened it: the housekeeper shuts
             # this socket down when a query runs past QUERY_TIMEOUT.
@@ -504,32 +508,42 @@ class AliasPool:
             fired = watch.finish()
         return ok and not fired
 
-    def _has_pending_input(self, dbapi_connection: Any) -> bool:
+    def _has_pending_input(self, dbapi_connection: Any, info: RecordInfo | None = None) -> bool:
         """True if the server sent something to a connection nobody was using.
 
         An idle pooled connection has nothing to read; one the server killed
         (pg_terminate_backend, KILL, a restart) reads a goodbye or EOF. One
         poll() with no wait, no round trip: it catches connections killed
         within PRE_PING_IDLE. A driver without a socket to look at (JDBC,
-        ODBC) relies on the idle window alone.
+        ODBC) relies on the idle window alone. With *info* (the connection's
+        record info), the poll object is kept there for the next time.
         """
-        try:
-            fd = self.hooks.pool_fileno(dbapi_connection)
-        except Exception:
-            return True
-        if fd is None or fd < 0:
-            return False
-        try:
+        poller = None if info is None else info.get("poller")
+        if poller is None:
+            try:
+                fd = self.hooks.pool_fileno(dbapi_connection)
+            except Exception:
+                return True
+            if fd is None or fd < 0:
+                if info is not None:
+                    info["poller"] = False
+                return False
             poll = getattr(select, "poll", None)  # gevent's monkey-patching removes it
-            if poll is not None:
-                poller = poll()
-                poller.register(fd, select.POLLIN | select.POLLPRI)
-                return bool(poller.poll(0))
-            if fd < 1024:  # select()'s FD_SETSIZE
-                return bool(select.select([fd], [], [], 0)[0])
+            if poll is None:
+                try:
+                    return fd < 1024 and bool(select.select([fd], [], [], 0)[0])  # FD_SETSIZE
+                except (OSError, ValueError):
+                    return True
+            poller = poll()
+            poller.register(fd, select.POLLIN | select.POLLPRI)
+            if info is not None:
+                info["poller"] = poller
+        elif poller is False:
+            return False  # no socket to look at
+        try:
+            return bool(poller.poll(0))
         except (OSError, ValueError):
             return True
-        return False
 
     def _on_reset(self, dbapi_connection: Any, record: ConnectionPoolEntry, state: Any) -> None:
         info = info_of(record)
@@ -854,6 +868,34 @@ class AliasPool:
         elif self._park(proxied):
             return
         proxied.close()
+
+    def put_back(self, proxied: Any, dbapi_connection: Any) -> bool:
+        """give_back() of a connection the driver reports idle, when it would park it.
+
+        For the mixin's request-end fast path (no QUERY_TIMEOUT watch, no
+        errors): parks *proxied* and returns True, or does nothing and
+        returns False (give_back() then decides).
+        """
+        # SQLAlchemy privates, read directly on the hot path: see pool_core._sqla.
+        if self.retired or self._pool._overflow > 0 or self.options.reset_session:
+            return False
+        try:
+            if self.hooks.pool_transaction_state(dbapi_connection) != IDLE:
+                return False
+        except Exception:
+            return False
+        record = proxied._connection_record
+        info = info_of(record)
+        info["clean_return"] = True
+        info["last_used"] = time.monotonic()
+        self._held.pop(id(record), None)
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug("pool %r: connection returned (parked)", self.alias)
+        if self._slots is None:
+            self._parked.append(proxied)
+        else:
+            self._slots.park(proxied)
+        return True
 
     def discard(self, proxied: Any) -> None:
         """Close *proxied*'s physical connection instead of returning it.

@@ -42,14 +42,22 @@ class PostgresHooks(PostgresServerHooks):
 
     pool_vendor_name = "postgresql+psycopg" if is_psycopg3 else "postgresql+psycopg2"
 
-    @staticmethod
-    def pool_transaction_state(dbapi_connection: Any) -> TransactionState:
-        if dbapi_connection.closed or getattr(dbapi_connection, "broken", False):
-            return TransactionState.BROKEN
-        if is_psycopg3:
-            # libpq's plain int: info.transaction_status builds an enum per call.
+    if is_psycopg3:
+
+        @staticmethod
+        def pool_transaction_state(dbapi_connection: Any) -> TransactionState:
+            # libpq's plain int (info.transaction_status builds an enum per
+            # call); PQtransactionStatus says UNKNOWN (BROKEN here) for a
+            # closed or broken connection, so no other check is needed.
             return _STATUS.get(dbapi_connection.pgconn.transaction_status, TransactionState.BROKEN)
-        return _STATUS.get(dbapi_connection.get_transaction_status(), TransactionState.BROKEN)
+
+    else:
+
+        @staticmethod
+        def pool_transaction_state(dbapi_connection: Any) -> TransactionState:
+            if dbapi_connection.closed:
+                return TransactionState.BROKEN
+            return _STATUS.get(dbapi_connection.get_transaction_status(), TransactionState.BROKEN)
 
     @staticmethod
     def pool_driver_autocommit(dbapi_connection: Any) -> bool | None:
