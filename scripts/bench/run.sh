@@ -18,6 +18,13 @@ if ! command -v "$PY" >/dev/null 2>&1; then
   echo "run.sh: $PY not found; set BENCH_PYTHON to a Python >= 3.10" >&2
   exit 2
 fi
+if [[ "$(id -u)" == 0 ]] && command -v apt-get >/dev/null 2>&1 && \
+   ! { command -v pkg-config >/dev/null 2>&1 && pkg-config --exists libmariadb 2>/dev/null; }; then
+  # mysqlclient builds from source: it needs the MariaDB client headers and pkg-config.
+  echo "run.sh: installing libmariadb-dev and pkg-config (apt-get) for mysqlclient"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends libmariadb-dev pkg-config >/dev/null \
+    || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends libmariadb-dev pkg-config >/dev/null; }
+fi
 for tool in initdb pg_ctl mariadbd mariadb-install-db pkg-config; do
   command -v "$tool" >/dev/null 2>&1 || [[ -x /usr/sbin/$tool ]] || \
     echo "run.sh: warning: $tool not on PATH (throwaway servers / mysqlclient build need it)" >&2
