@@ -175,9 +175,8 @@ def test_transaction_left_open_is_rolled_back_on_return(engine):
 def test_raw_begin_left_open_is_rolled_back_on_return(engine):
     """A transaction opened with raw SQL in autocommit (Django cannot see it): psycopg2's
     rollback() does nothing in autocommit, so the next checkout ran inside it."""
-    from tests.testapp.models import Note
-
     from pool_core.hooks import TransactionState
+    from tests.testapp.models import Note
 
     alias = engine.make_alias({"POOL_SIZE": 1, "MAX_OVERFLOW": 0})
     conn = connections[alias]
