@@ -39,7 +39,8 @@ class RecordInfo(TypedDict, total=False):
     foreign: bool
     #: Its socket (the vendor's pool_fileno()), for the idle poll and QUERY_TIMEOUT.
     fd: int | None
-    #: A select.poll() with its socket registered, for the idle poll (made on first use).
+    #: What the idle poll polls its socket with (pool._poller(): a libc pollfd, or a
+    #: select.poll()), made on first use; False when the driver shows no socket.
     poller: Any
     #: time.monotonic() of its last return to the pool (or of its creation).
     last_used: float

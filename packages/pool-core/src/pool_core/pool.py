@@ -259,9 +259,8 @@ class AliasPool:
         Raise PoolTimeout (a Django OperationalError) when none frees up.
         """
         start = time.monotonic()
-        proxied: PoolProxiedConnection | None = self._unpark(start, None)
+        proxied: PoolProxiedConnection | None = self.checkout_parked(start)
         if proxied is not None:
-            self.count_parked_checkout()
             return proxied
         if self.draining:
             raise self._drained_error()
@@ -341,15 +340,15 @@ class AliasPool:
             "pool_core.dispose() makes the next checkout open a new pool."
         )
 
-    def checkout_parked(self) -> Any:
+    def checkout_parked(self, now: float | None = None) -> Any:
         """The last parked connection if it can be handed out as is, else None. Never waits.
 
         Counted as a checkout; the caller gives it back with return_unused()
-        if it does not use it.
+        if it does not use it. *now*: time.monotonic(), if the caller has it.
         """
         if not self._parked:
             return None
-        proxied = self._unpark(time.monotonic(), None)
+        proxied = self._unpark(time.monotonic() if now is None else now, None)
         if proxied is not None:
             self.count_parked_checkout()
         return proxied
@@ -425,8 +424,9 @@ class AliasPool:
             # connection so that it closes the surplus, as without parking.
             self._drain_parked()
             return False
-        info_of(proxied)["last_used"] = time.monotonic()
-        self._held.pop(id(proxied._connection_record), None)
+        record = proxied._connection_record
+        info_of(record)["last_used"] = time.monotonic()
+        self._held.pop(id(record), None)
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug("pool %r: connection returned (parked)", self.alias)
         if self._slots is None:
@@ -922,30 +922,19 @@ class AliasPool:
     def put_back(self, proxied: Any, dbapi_connection: Any) -> bool:
         """give_back() of a connection the driver reports idle, when it would park it.
 
-        For the mixin's request-end fast path (no QUERY_TIMEOUT watch, no
-        errors): parks *proxied* and returns True, or does nothing and
-        returns False (give_back() then decides).
+        For the mixin's one-step return (no QUERY_TIMEOUT watch, no errors):
+        parks *proxied* (_park) and returns True; else returns False, having
+        at most flagged it clean, and give_back() decides.
         """
-        # SQLAlchemy privates, read directly on the hot path: see pool_core._sqla.
-        if self.retired or self._pool._overflow > 0 or self.options.reset_session:
+        if self.options.reset_session:
             return False
         try:
             if self.hooks.pool_transaction_state(dbapi_connection) != IDLE:
                 return False
         except Exception:
             return False
-        record = proxied._connection_record
-        info = info_of(record)
-        info["clean_return"] = True
-        info["last_used"] = time.monotonic()
-        self._held.pop(id(record), None)
-        if logger.isEnabledFor(logging.DEBUG):
-            logger.debug("pool %r: connection returned (parked)", self.alias)
-        if self._slots is None:
-            self._parked.append(proxied)
-        else:
-            self._slots.park(proxied)
-        return True
+        info_of(proxied._connection_record)["clean_return"] = True  # see pool_core._sqla
+        return self._park(proxied)
 
     def discard(self, proxied: Any) -> None:
         """Close *proxied*'s physical connection instead of returning it.
