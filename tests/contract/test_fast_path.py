@@ -11,7 +11,7 @@ import threading
 import time
 
 import pytest
-from django.db import DatabaseError, connections
+from django.db import DatabaseError, connections, transaction
 
 import pool_core
 from pool_core.hooks import TransactionState
@@ -403,6 +403,11 @@ def test_request_end_return_leaves_the_wrapper_and_pool_as_djangos_close_does(en
     assert slow_calls == ["give_back"]
     assert fast["connection"] is None and slow["connection"] is None
     assert fast_after["connections_idle"] == slow_after["connections_idle"] == 1
+    # Both remember the connection they parked, for the next checkout's reclaim;
+    # each under the lease of its own checkout (the second checkout's is later).
+    fast_soft, slow_soft = fast.pop("_pool_soft"), slow.pop("_pool_soft")
+    assert fast_soft[:2] == slow_soft[:2] and fast_soft[3:] == slow_soft[3:]
+    assert 0 < fast_soft[2] < slow_soft[2]
     assert {k: _comparable(fast_wrapper, v) for k, v in fast.items()} == {
         k: _comparable(slow_wrapper, v) for k, v in slow.items()
     }
@@ -445,3 +450,99 @@ def test_request_end_return_rolls_back_a_raw_begin(engine):
     assert pool_core.stats(alias)["rollbacks_on_return"] == 1
     assert not Note.objects.using(alias).filter(text="raw-begin").exists()
     connections[alias].close()
+
+
+# -- Thread affinity: a wrapper takes back the connection it parked (AliasPool.reclaim) --
+
+
+def _request(engine, alias: str, wrapper) -> int:
+    """One request on *wrapper* (the alias's wrapper meanwhile): its backend id, connection returned."""
+    connections[alias] = wrapper
+    backend = engine.backend_id(alias)
+    wrapper.close_if_unusable_or_obsolete()  # request_finished
+    assert wrapper.connection is None
+    return backend
+
+
+def _wrappers(alias: str, n: int) -> list:
+    return [connections.create_connection(alias) for _ in range(n)]
+
+
+@pytest.mark.requires("short_reconnect")
+def test_each_wrapper_takes_back_the_connection_it_parked(engine):
+    """With two connections parked, each wrapper's next request gets its own
+    back (HikariCP's thread-local bag), not the one parked last; every time."""
+    alias = engine.make_alias({"POOL_SIZE": 2, "MAX_OVERFLOW": 0, "PRE_PING_IDLE": 60}, CONN_MAX_AGE=0)
+    first, second = _wrappers(alias, 2)
+    try:
+        # Both hold a connection at once: two sessions, then both parked, second's last.
+        connections[alias] = first
+        first.ensure_connection()
+        connections[alias] = second
+        second.ensure_connection()
+        first.close_if_unusable_or_obsolete()
+        second.close_if_unusable_or_obsolete()
+        assert first._pool_soft is not None and second._pool_soft is not None
+        assert first._pool_soft[1] is not second._pool_soft[1]
+        mine = {_request(engine, alias, w): w for w in (first, second)}
+        assert len(mine) == 2
+        for _ in range(3):
+            for backend, wrapper in mine.items():
+                assert _request(engine, alias, wrapper) == backend
+        assert pool_core.stats(alias)["connections_created"] == 2
+    finally:
+        for w in (first, second):
+            w.close()
+        del connections[alias]
+
+
+@pytest.mark.requires("short_reconnect")
+def test_a_wrapper_never_takes_back_a_connection_another_one_holds(engine):
+    """The connection a wrapper parked can be taken by another wrapper meanwhile
+    (it is an idle pooled connection like any other); the first one then gets
+    another connection, never the one in use."""
+    alias = engine.make_alias({"POOL_SIZE": 2, "MAX_OVERFLOW": 0, "PRE_PING_IDLE": 60}, CONN_MAX_AGE=0)
+    first, second = _wrappers(alias, 2)
+    try:
+        parked = _request(engine, alias, first)
+        connections[alias] = second
+        with transaction.atomic(using=alias):  # held till the block ends, in either CHECKOUT mode
+            assert engine.backend_id(alias) == parked  # the only parked one: taken by the other wrapper
+            connections[alias] = first
+            other = engine.backend_id(alias)
+            assert other != parked
+            first.close_if_unusable_or_obsolete()
+            connections[alias] = second  # the block ends on the wrapper it began on
+        second.close_if_unusable_or_obsolete()
+        s = pool_core.stats(alias)
+        assert (s["connections_created"], s["connections_idle"], s["connections_checked_out"]) == (2, 2, 0)
+    finally:
+        for w in (first, second):
+            w.close()
+        del connections[alias]
+
+
+@pytest.mark.requires("short_reconnect")
+def test_a_connection_someone_else_had_meanwhile_is_adopted_again(engine):
+    """A parked connection another wrapper took and parked again in between is
+    not the session this wrapper left: it goes through the checkout's full
+    checks (pool_adopt_connection() runs); with nobody in between it does not."""
+    alias = engine.make_alias({"POOL_SIZE": 1, "MAX_OVERFLOW": 0, "PRE_PING_IDLE": 60}, CONN_MAX_AGE=0)
+    first, second = _wrappers(alias, 2)
+    adopted: list[int] = []
+    adopt = first.pool_adopt_connection
+    first.pool_adopt_connection = lambda conn: (adopted.append(1), adopt(conn))[1]
+    try:
+        backend = _request(engine, alias, first)
+        assert _request(engine, alias, second) == backend  # POOL_SIZE 1: the same session, in between
+        del adopted[:]
+        assert _request(engine, alias, first) == backend
+        assert adopted == [1]  # someone else had it: adopted as any parked connection
+        assert _request(engine, alias, first) == backend
+        assert adopted == [1]  # its own, untouched since: taken back as it was left
+        assert pool_core.stats(alias)["connections_created"] == 1
+    finally:
+        del first.pool_adopt_connection
+        for w in (first, second):
+            w.close()
+        del connections[alias]

@@ -62,6 +62,9 @@ class RecordInfo(TypedDict, total=False):
     reset_by_reconnect: bool
     #: A query on it was cut off by QUERY_TIMEOUT: never reused.
     query_timed_out: bool
+    #: Number of its last hand-out (pool._leases): AliasPool.reclaim() knows by it
+    #: that nobody had the connection since a wrapper parked it.
+    lease: int
 
 
 def info_of(holder: Any) -> RecordInfo:

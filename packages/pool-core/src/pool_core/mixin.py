@@ -133,6 +133,10 @@ class PoolingMixin(PoolHooks):
     _pool_reconnect_state: tuple[AliasPool, dict[str, Any], int, tuple[Any, ...]] | None = None
     #: (pool, connection) _pool_reconnect() checked out for the full connect() it falls back to.
     _pool_pending: tuple[AliasPool, Any] | None = None
+    #: (pool, connection, lease, settings copy, _settings_changes) of the
+    #: connection this wrapper parked last: its next checkout takes it back
+    #: first if nobody had it since (AliasPool.reclaim; _pool_reclaim).
+    _pool_soft: tuple[AliasPool, Any, int, dict[str, Any], int] | None = None
     #: True while Django's connect() runs: only then may init_connection_state be skipped.
     _pool_connecting = False
     #: Set while Django's health-check methods run: why a close() happens.
@@ -260,6 +264,7 @@ class PoolingMixin(PoolHooks):
         return super().get_new_connection(conn_params)
 
     def connect(self) -> None:
+        self._pool_soft = None
         if self._pool_pending is None and self._pool_reconnect():
             return
         self._pool_connecting = True
@@ -291,14 +296,40 @@ class PoolingMixin(PoolHooks):
         # The request's first statement after a return to the pool: take a
         # parked connection back without Django's connect() machinery when
         # _pool_reconnect() can (what it proves is the same); else Django's.
-        if (
-            self.connection is None
-            and self._pool_pending is None
-            and not self.closed_in_transaction
-            and self._pool_reconnect(wait=False)
-        ):
-            return
+        if self.connection is None and self._pool_pending is None and not self.closed_in_transaction:
+            soft = self._pool_soft
+            if soft is not None and self._pool_reclaim(soft):
+                return
+            if self._pool_reconnect(wait=False):
+                return
         super().ensure_connection()
+
+    def _pool_reclaim(self, soft: tuple[AliasPool, Any, int, dict[str, Any], int]) -> bool:
+        """Take back the connection this wrapper parked last, if nobody had it since.
+
+        The thread-affine fast path of the request's (or, in transaction
+        mode, the statement's) checkout. The pool hands the connection back
+        (AliasPool.reclaim) only if it is still parked and its lease is the
+        one this wrapper held: then its session is exactly as this wrapper
+        left it, set up under this wrapper's signature, and what
+        pool_adopt_connection() set on the wrapper for it still holds. With
+        the settings what the last full connect() saw (as _pool_reconnect()
+        checks them), the rest is what _pool_reconnect() does. Returns whether
+        it took it; else the caller checks out as usual.
+        """
+        self._pool_soft = None
+        pool, proxied, lease, seen, changes = soft
+        if changes != _settings_changes or self.settings_dict != seen:
+            return False
+        proxied = pool.reclaim(proxied, lease)
+        if proxied is None:
+            return False
+        if self.pool_driver_autocommit(proxied.dbapi_connection) is not True:
+            # Autocommit turned off on the driver itself: the full connect().
+            self._pool_pending = (pool, proxied)
+            return False
+        self._pool_adopt_checkout(pool, proxied, same_session=True)
+        return True
 
     def _pool_reconnect(self, wait: bool = True) -> bool:
         """Django's connect() for a parked connection, without the work it proves unnecessary.
@@ -352,8 +383,13 @@ class PoolingMixin(PoolHooks):
         self._pool_adopt_checkout(pool, proxied)
         return True
 
-    def _pool_adopt_checkout(self, pool: AliasPool, proxied: Any) -> None:
-        """The rest of _pool_reconnect(): take *proxied*, a session set up for this wrapper."""
+    def _pool_adopt_checkout(self, pool: AliasPool, proxied: Any, same_session: bool = False) -> None:
+        """The rest of _pool_reconnect(): take *proxied*, a session set up for this wrapper.
+
+        *same_session*: the connection this wrapper had last, nobody else's
+        since (_pool_reclaim): what pool_adopt_connection() set on the wrapper
+        for it still holds.
+        """
         s = self.settings_dict
         dbapi_connection = proxied.dbapi_connection
         # The state Django's connect() resets, in its order.
@@ -369,9 +405,13 @@ class PoolingMixin(PoolHooks):
         self.health_check_done = True
         self._pool_proxied = proxied
         self._pool_current = pool
-        self._pool_watch(None if pool.options.query_timeout is None else pool.held(proxied))
+        if pool.options.query_timeout is not None:
+            self._pool_watch(pool.held(proxied))
+        elif self._pool_held is not None:
+            self._pool_watch(None)
         self.connection = dbapi_connection
-        self.pool_adopt_connection(dbapi_connection)
+        if not same_session:
+            self.pool_adopt_connection(dbapi_connection)
         self.autocommit = True
         if self.run_commit_hooks_on_set_autocommit_on:
             # What set_autocommit(True) does, e.g. after an on_commit() callback raised.
@@ -470,13 +510,32 @@ class PoolingMixin(PoolHooks):
             or self.errors_occurred
             or self._pool_chunked is not None
             or self._pool_held is not None
-            or not pool.put_back(proxied, self.connection)
         ):
             return False
+        lease = pool.put_back(proxied, self.connection)
+        if not lease:
+            return False
+        self._pool_remember(pool, proxied, lease)
         self._pool_proxied = None
         self._pool_current = None
         self.connection = None
         return True
+
+    def _pool_remember(self, pool: AliasPool, proxied: Any, lease: int) -> None:
+        """Note the connection just parked under *lease* for _pool_reclaim().
+
+        Not under RESET_SESSION: the pool reset the session on return, so it
+        is no longer as this wrapper left it (init_connection_state() must run
+        again, as after any reset).
+        """
+        state = self._pool_reconnect_state
+        if (
+            state is not None
+            and state[0] is pool
+            and state[1]["AUTOCOMMIT"]
+            and not pool.options.reset_session
+        ):
+            self._pool_soft = (pool, proxied, lease, state[1], state[2])
 
     @async_unsafe
     def get_new_connection(self, conn_params: dict[str, Any]) -> Any:
@@ -670,10 +729,13 @@ class PoolingMixin(PoolHooks):
                 )
                 proxied.invalidate(e)
                 return
-        pool.give_back(proxied, dbapi_connection, errors_occurred)
+        lease = pool.give_back(proxied, dbapi_connection, errors_occurred)
+        if lease:
+            self._pool_remember(pool, proxied, lease)
 
     def _pool_detach_after_fork(self) -> None:
         """In a forked child: drop the inherited checkout without using it."""
+        self._pool_soft = None  # the parent's: the child's pools start empty
         proxied = self._pool_proxied
         if proxied is None:
             return

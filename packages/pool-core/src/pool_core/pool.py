@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import itertools
 import logging
 import os
 import random
@@ -74,6 +75,10 @@ class AliasState:
         self.wait_sum = 0.0
         self.wait_max = 0.0
         self.wait_buckets = new_histogram()
+        #: Checkouts served from the parked connections (no wait): counted
+        #: without the lock (next() on itertools.count is atomic); stats()
+        #: adds them to "checkouts", the wait count and the 0 ms bucket.
+        self.parked_checkouts = itertools.count()
         self.waiting = 0
         #: id(record) -> checkout in progress, of every pool of the alias
         self.held: dict[int, Held] = {}
@@ -95,6 +100,19 @@ class AliasState:
             self.slots.resize(bound)
         self.bound = bound
         return True
+
+
+#: Lease numbers: every hand-out of a connection (a QueuePool checkout or a
+#: parked connection taken) stamps its record with the next one, so that a
+#: wrapper can tell, by the number it saw when it parked the connection,
+#: that nobody took the connection since (see AliasPool.reclaim). next() on
+#: itertools.count is atomic under the GIL.
+_leases = itertools.count(1)
+
+
+def _count_of(counter: itertools.count[int]) -> int:
+    """The value the next next(*counter*) returns (an itertools.count with step 1)."""
+    return int(repr(counter)[6:-1])  # "count(N)"
 
 
 def _libc_poll() -> tuple[Any, Any] | None:
@@ -350,15 +368,8 @@ class AliasPool:
             return None
         proxied = self._unpark(time.monotonic() if now is None else now, None)
         if proxied is not None:
-            self.count_parked_checkout()
+            next(self.state.parked_checkouts)  # a checkout with no wait: see stats()
         return proxied
-
-    def count_parked_checkout(self) -> None:
-        """Stats of a checkout served from the parked connections (no wait)."""
-        with self._lock:
-            self._counters["checkouts"] += 1
-            self.state.wait_count += 1
-            self._wait_buckets[0] += 1
 
     def _unpark(self, now: float, proxied: Any) -> Any:
         """Hand out a parked connection (the last one if *proxied* is None), or None.
@@ -384,7 +395,13 @@ class AliasPool:
         poller = info.get("poller")  # the idle poll, inline when its poller is made
         if o.pre_ping and (
             now - info["last_used"] >= o.pre_ping_idle
-            or (_poll_now(poller) if poller else self._has_pending_input(record.dbapi_connection, info))
+            or (
+                (
+                    _c_poll(poller[1], 1, 0) if type(poller) is tuple else _poll_now(poller)
+                )  # _poll_now, inline
+                if poller
+                else self._has_pending_input(record.dbapi_connection, info)
+            )
         ):
             # Checkin would make it look fresh again: flag it for the ping.
             info["suspect"] = True
@@ -401,8 +418,40 @@ class AliasPool:
             self.return_unused(proxied)
             return None
         del info["clean_return"]
+        info["lease"] = next(_leases)
         stack = None if o.leak_detection_threshold is None else traceback.extract_stack(limit=32)
         self._held[id(record)] = Held(threading.current_thread(), stack, info.get("fd"), now)
+        return proxied
+
+    def reclaim(self, proxied: Any, lease: int) -> Any:
+        """Take back *proxied*, parked by the caller with lease *lease*, if nobody took it since.
+
+        The thread-affine fast path of a wrapper's next checkout (HikariCP's
+        ConcurrentBag does the same with a thread-local list): the connection
+        this wrapper parked last is still parked and nobody has had it since,
+        so the session is exactly as this wrapper left it. The checks of any
+        parked checkout still run (_unpark: idle poll, PRE_PING_IDLE, RECYCLE,
+        invalidation). Returns *proxied*, counted as a checkout, or None: then
+        the caller checks out as usual. Never waits.
+        """
+        parked = self._parked
+        try:
+            # Atomic, as the other takers' pop(): of two threads, one gets it.
+            if parked[-1] is proxied:
+                parked.pop()
+            else:
+                parked.remove(proxied)
+        except (IndexError, ValueError):
+            return None  # taken meanwhile (a checkout, a waiter, the housekeeper)
+        if info_of(proxied._connection_record).get("lease") != lease:  # see pool_core._sqla
+            # Taken, used and parked again since: not the session this
+            # wrapper left. Back where it was, for anyone.
+            if not self._park(proxied):
+                self.return_unused(proxied)
+            return None
+        proxied = self._unpark(time.monotonic(), proxied)
+        if proxied is not None:
+            next(self.state.parked_checkouts)  # a checkout with no wait: see stats()
         return proxied
 
     def return_unused(self, proxied: Any) -> None:
@@ -522,6 +571,7 @@ class AliasPool:
                 raise sa_exc.InvalidatePoolError("pre-ping failed")
             info.pop("suspect", None)
         self._bump("checkouts")
+        info["lease"] = next(_leases)
         stack = None if o.leak_detection_threshold is None else traceback.extract_stack(limit=32)
         self._held[id(record)] = Held(threading.current_thread(), stack, info.get("fd"))
 
@@ -882,17 +932,19 @@ class AliasPool:
             )
         return closed
 
-    def give_back(self, proxied: Any, dbapi_connection: Any, errors_occurred: bool) -> None:
+    def give_back(self, proxied: Any, dbapi_connection: Any, errors_occurred: bool) -> int:
         """Return *proxied* after making sure no transaction or breakage leaks.
 
-        Never raises: a connection that cannot be reset is discarded.
+        Never raises: a connection that cannot be reset is discarded. Returns
+        the lease it was checked out under if it was parked (for reclaim()),
+        else 0.
         """
         info = info_of(proxied)
         if info.pop("query_timed_out", False):
             # Its socket was shut down mid-query (QUERY_TIMEOUT): never reuse,
             # and no ping that would replace the pool's other connections.
             proxied.invalidate()
-            return
+            return 0
         try:
             status = self.hooks.pool_transaction_state(dbapi_connection)
             # The common case (idle, no RESET_SESSION) makes no call: the hot path.
@@ -903,7 +955,7 @@ class AliasPool:
                 if unfit is _RECONNECT:
                     # No in-place reset for this driver: a new session is the reset.
                     proxied.invalidate()
-                    return
+                    return 0
         except Exception as e:
             logger.info(
                 "pool %r: discarding a connection that could not be reset on return (%s)",
@@ -911,30 +963,37 @@ class AliasPool:
                 type(e).__name__,
             )
             proxied.invalidate(e)
-            return
+            return 0
         info["clean_return"] = True
         if errors_occurred:
             info["suspect"] = True
-        elif self._park(proxied):
-            return
+        else:
+            lease = info.get("lease", -1)  # before parking: a waiter it is handed to gets the next
+            if self._park(proxied):
+                return lease
         proxied.close()
+        return 0
 
-    def put_back(self, proxied: Any, dbapi_connection: Any) -> bool:
+    def put_back(self, proxied: Any, dbapi_connection: Any) -> int:
         """give_back() of a connection the driver reports idle, when it would park it.
 
         For the mixin's one-step return (no QUERY_TIMEOUT watch, no errors):
-        parks *proxied* (_park) and returns True; else returns False, having
-        at most flagged it clean, and give_back() decides.
+        parks *proxied* (_park) and returns the lease it was checked out
+        under (for reclaim()); else returns 0, having at most flagged it
+        clean, and give_back() decides.
         """
         if self.options.reset_session:
-            return False
+            return 0
         try:
             if self.hooks.pool_transaction_state(dbapi_connection) != IDLE:
-                return False
+                return 0
         except Exception:
-            return False
-        info_of(proxied._connection_record)["clean_return"] = True  # see pool_core._sqla
-        return self._park(proxied)
+            return 0
+        info = info_of(proxied._connection_record)  # see pool_core._sqla
+        info["clean_return"] = True
+        # Read before parking: a waiter it is handed to gets the next lease.
+        lease = info.get("lease", -1)
+        return lease if self._park(proxied) else 0
 
     def discard(self, proxied: Any) -> None:
         """Close *proxied*'s physical connection instead of returning it.
@@ -978,6 +1037,10 @@ class AliasPool:
             waiting = state.waiting
             wait_count, wait_sum, wait_max = state.wait_count, state.wait_sum, state.wait_max
             buckets = list(self._wait_buckets)
+            parked_checkouts = _count_of(state.parked_checkouts)
+            counters["checkouts"] += parked_checkouts
+            wait_count += parked_checkouts
+            buckets[0] += parked_checkouts
             # Replaced pools' connections still checked out hold slots too.
             state.retired[:] = [r for r in state.retired if r._retired_out > 0]
             replaced = sum(r._retired_out for r in state.retired)
