@@ -3,12 +3,19 @@
 
     python scripts/bench/overhead.py [pg|my] [ENGINE]   # default ENGINE: ours
     python scripts/bench/overhead.py pg nullpool        # Django's own connect()/close() cost
+    python scripts/bench/overhead.py pg --instructions  # CPU instructions instead (valgrind)
 
 Uses the servers on the default local ports (POOL_BENCH_PG_URL / POOL_BENCH_MYSQL_URL
 host and port override them) and database "test". Runs 60 pairs of blocks of 300 cycles,
 floor and pooled in turn, in thread CPU time (time.thread_time), which other load on the
 machine barely moves, unlike throughput; prints the floor's median cost per cycle and the
 median (and quartiles) of the per-pair differences: what the ENGINE adds to a cycle.
+
+--instructions counts CPU instructions per cycle under valgrind's callgrind, which is
+repeatable whatever else runs on the machine (to about 1 %): for each of floor and pooled,
+a run of 300 and a run of 1300 cycles after the same warm-up (every alias connected, the
+garbage collector off), and the difference of the two totals over 1000. Slow (about a
+minute per run, four runs, two at a time) but exact enough to compare two trees.
 """
 
 import os
@@ -22,8 +29,9 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 sys.path[:0] = [str(HERE)] + [str(p) for p in sorted((ROOT / "packages").glob("*/src"))]
 
-vendor = sys.argv[1] if len(sys.argv) > 1 else "pg"
-engine = sys.argv[2] if len(sys.argv) > 2 else ("pool_postgresql" if vendor == "pg" else "pool_mysql")
+args = [a for a in sys.argv[1:] if not a.startswith("--")]
+vendor = args[0] if args else "pg"
+engine = args[1] if len(args) > 1 else ("pool_postgresql" if vendor == "pg" else "pool_mysql")
 url = urlparse(os.environ.get("POOL_BENCH_PG_URL" if vendor == "pg" else "POOL_BENCH_MYSQL_URL", ""))
 
 import django  # noqa: E402
@@ -50,6 +58,59 @@ def cycle(alias):
         c.fetchone()
     request_finished.send(sender=None)
 
+
+def count_run(alias, n):
+    """--count-run: the same warm-up, then *n* cycles of *alias* (under callgrind)."""
+    import gc
+
+    for warm in ("default", "other"):
+        for _ in range(30):
+            cycle(warm)
+    gc.collect()
+    gc.disable()  # a collection now and then would move the totals by more than the pool costs
+    for _ in range(n):
+        cycle(alias)
+
+
+def instructions():
+    """CPU instructions per cycle of floor and pooled, from four callgrind runs (two at a time)."""
+    import re
+    import shutil
+    import subprocess
+
+    if shutil.which("valgrind") is None:
+        sys.exit("overhead.py: --instructions needs valgrind on PATH (Debian: apt-get install valgrind)")
+
+    def start(alias, n):
+        command = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable,
+                   __file__, vendor, engine, "--count-run", alias, str(n)]
+        # A fixed hash seed: dict and set layouts (and their collisions) the same in every run.
+        env = {**os.environ, "PYTHONHASHSEED": "0"}
+        return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+
+    def total(process):
+        _, err = process.communicate()
+        found = re.search(r"Collected : (\d+)", err)
+        if process.returncode or not found:
+            sys.exit(f"overhead.py: the callgrind run failed:\n{err[-2000:]}")
+        return int(found.group(1))
+
+    per_cycle = {}
+    for alias in ("default", "other"):
+        low, high = start(alias, 300), start(alias, 1300)
+        per_cycle[alias] = (total(high) - total(low)) / 1000
+    f, p = per_cycle["default"], per_cycle["other"]
+    print(f"{vendor}: CPU instructions per request cycle: floor {f:,.0f}; {engine} {p:,.0f}, "
+          f"adds {p - f:,.0f} ({(p - f) / f * 100:.1f} %; floor/{engine} = {f / p:.3f})")
+
+
+if "--count-run" in sys.argv:
+    i = sys.argv.index("--count-run")
+    count_run(sys.argv[i + 1], int(sys.argv[i + 2]))
+    sys.exit(0)
+if "--instructions" in sys.argv:
+    instructions()
+    sys.exit(0)
 
 for alias in ("default", "other"):
     for _ in range(300):
