@@ -7,6 +7,7 @@ dispose(), never kept as overflow, and never parked after an error.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 
@@ -464,8 +465,16 @@ def _request(engine, alias: str, wrapper) -> int:
     return backend
 
 
-def _wrappers(alias: str, n: int) -> list:
-    return [connections.create_connection(alias) for _ in range(n)]
+@contextlib.contextmanager
+def _two_wrappers(alias: str):
+    """Two wrappers of *alias* (as two threads have), closed and forgotten afterwards."""
+    wrappers = [connections.create_connection(alias) for _ in range(2)]
+    try:
+        yield wrappers
+    finally:
+        for w in wrappers:
+            w.close()
+        del connections[alias]
 
 
 @pytest.mark.requires("short_reconnect")
@@ -473,8 +482,7 @@ def test_each_wrapper_takes_back_the_connection_it_parked(engine):
     """With two connections parked, each wrapper's next request gets its own
     back (HikariCP's thread-local bag), not the one parked last; every time."""
     alias = engine.make_alias({"POOL_SIZE": 2, "MAX_OVERFLOW": 0, "PRE_PING_IDLE": 60}, CONN_MAX_AGE=0)
-    first, second = _wrappers(alias, 2)
-    try:
+    with _two_wrappers(alias) as (first, second):
         # Both hold a connection at once: two sessions, then both parked, second's last.
         connections[alias] = first
         first.ensure_connection()
@@ -490,10 +498,6 @@ def test_each_wrapper_takes_back_the_connection_it_parked(engine):
             for backend, wrapper in mine.items():
                 assert _request(engine, alias, wrapper) == backend
         assert pool_core.stats(alias)["connections_created"] == 2
-    finally:
-        for w in (first, second):
-            w.close()
-        del connections[alias]
 
 
 @pytest.mark.requires("short_reconnect")
@@ -502,8 +506,7 @@ def test_a_wrapper_never_takes_back_a_connection_another_one_holds(engine):
     (it is an idle pooled connection like any other); the first one then gets
     another connection, never the one in use."""
     alias = engine.make_alias({"POOL_SIZE": 2, "MAX_OVERFLOW": 0, "PRE_PING_IDLE": 60}, CONN_MAX_AGE=0)
-    first, second = _wrappers(alias, 2)
-    try:
+    with _two_wrappers(alias) as (first, second):
         parked = _request(engine, alias, first)
         connections[alias] = second
         with transaction.atomic(using=alias):  # held till the block ends, in either CHECKOUT mode
@@ -516,10 +519,6 @@ def test_a_wrapper_never_takes_back_a_connection_another_one_holds(engine):
         second.close_if_unusable_or_obsolete()
         s = pool_core.stats(alias)
         assert (s["connections_created"], s["connections_idle"], s["connections_checked_out"]) == (2, 2, 0)
-    finally:
-        for w in (first, second):
-            w.close()
-        del connections[alias]
 
 
 @pytest.mark.requires("short_reconnect")
@@ -528,11 +527,10 @@ def test_a_connection_someone_else_had_meanwhile_is_adopted_again(engine):
     not the session this wrapper left: it goes through the checkout's full
     checks (pool_adopt_connection() runs); with nobody in between it does not."""
     alias = engine.make_alias({"POOL_SIZE": 1, "MAX_OVERFLOW": 0, "PRE_PING_IDLE": 60}, CONN_MAX_AGE=0)
-    first, second = _wrappers(alias, 2)
-    adopted: list[int] = []
-    adopt = first.pool_adopt_connection
-    first.pool_adopt_connection = lambda conn: (adopted.append(1), adopt(conn))[1]
-    try:
+    with _two_wrappers(alias) as (first, second):
+        adopted: list[int] = []
+        adopt = first.pool_adopt_connection
+        first.pool_adopt_connection = lambda conn: (adopted.append(1), adopt(conn))[1]
         backend = _request(engine, alias, first)
         assert _request(engine, alias, second) == backend  # POOL_SIZE 1: the same session, in between
         del adopted[:]
@@ -541,8 +539,3 @@ def test_a_connection_someone_else_had_meanwhile_is_adopted_again(engine):
         assert _request(engine, alias, first) == backend
         assert adopted == [1]  # its own, untouched since: taken back as it was left
         assert pool_core.stats(alias)["connections_created"] == 1
-    finally:
-        del first.pool_adopt_connection
-        for w in (first, second):
-            w.close()
-        del connections[alias]
