@@ -539,3 +539,35 @@ def test_a_connection_someone_else_had_meanwhile_is_adopted_again(engine):
         assert _request(engine, alias, first) == backend
         assert adopted == [1]  # its own, untouched since: taken back as it was left
         assert pool_core.stats(alias)["connections_created"] == 1
+
+
+@pytest.mark.requires("short_reconnect")
+def test_own_connection_with_autocommit_left_off_takes_the_full_connect(engine):
+    """The connection a wrapper takes back with autocommit off on the driver is
+    the one Django's full connect() then sets up; no other parked connection is
+    taken beside it (one would stay checked out for good)."""
+    alias = engine.make_alias({"POOL_SIZE": 2, "MAX_OVERFLOW": 0, "PRE_PING_IDLE": 60}, CONN_MAX_AGE=0)
+    with _two_wrappers(alias) as (first, second):
+        connections[alias] = first
+        with transaction.atomic(using=alias):  # held till the block ends, in either CHECKOUT mode
+            own = engine.backend_id(alias)
+            connections[alias] = second
+            with transaction.atomic(using=alias):  # a second session meanwhile
+                engine.backend_id(alias)
+            second.close_if_unusable_or_obsolete()
+            connections[alias] = first  # the block ends on the wrapper it began on
+        first.close_if_unusable_or_obsolete()
+        assert pool_core.stats(alias)["connections_idle"] == 2
+        connections[alias] = first
+        first.ensure_connection()
+        first.set_autocommit(False)
+        first.close()  # parked with autocommit off on the driver, and remembered
+        assert first._pool_soft is not None
+        assert engine.backend_id(alias) == own
+        assert first._pool_pending is None
+        assert first.get_autocommit() is True
+        if first.connection is not None:  # (CHECKOUT="transaction" gave it back after the statement)
+            assert first.pool_driver_autocommit(first.connection) is True
+        first.close_if_unusable_or_obsolete()
+        s = pool_core.stats(alias)
+        assert (s["connections_created"], s["connections_idle"], s["connections_checked_out"]) == (2, 2, 0)

@@ -300,7 +300,8 @@ class PoolingMixin(PoolHooks):
             soft = self._pool_soft
             if soft is not None and self._pool_reclaim(soft):
                 return
-            if self._pool_reconnect(wait=False):
+            # (Not when _pool_reclaim() left its connection pending for the full connect().)
+            if self._pool_pending is None and self._pool_reconnect(wait=False):
                 return
         super().ensure_connection()
 
