@@ -393,12 +393,11 @@ class AliasPool:
         info = info_of(record)
         o = self.options
         poller = info.get("poller")  # the idle poll, inline when its poller is made
+        # (_poll_now() inline for a libc pollfd: one call less per checkout)
         if o.pre_ping and (
             now - info["last_used"] >= o.pre_ping_idle
             or (
-                (
-                    _c_poll(poller[1], 1, 0) if type(poller) is tuple else _poll_now(poller)
-                )  # _poll_now, inline
+                (_c_poll(poller[1], 1, 0) if type(poller) is tuple else _poll_now(poller))
                 if poller
                 else self._has_pending_input(record.dbapi_connection, info)
             )
