@@ -571,3 +571,34 @@ def test_own_connection_with_autocommit_left_off_takes_the_full_connect(engine):
         first.close_if_unusable_or_obsolete()
         s = pool_core.stats(alias)
         assert (s["connections_created"], s["connections_idle"], s["connections_checked_out"]) == (2, 2, 0)
+
+
+@pytest.mark.requires("short_reconnect")
+def test_a_reclaim_that_finds_another_lease_leaves_the_parked_connections_alone(engine):
+    """A wrapper whose connection someone else had since (its lease is another
+    one) does not take it off the parked list only to put it back: the list
+    keeps its order (the one parked last is still handed out next) and the
+    connection its idle time (PRE_PING_IDLE counts from its real last use)."""
+    from pool_core.registry import get_existing
+
+    alias = engine.make_alias({"POOL_SIZE": 2, "MAX_OVERFLOW": 0, "PRE_PING_IDLE": 60}, CONN_MAX_AGE=0)
+    with _two_wrappers(alias) as (first, second):
+        connections[alias] = first
+        first.ensure_connection()
+        connections[alias] = second
+        second.ensure_connection()
+        first.close_if_unusable_or_obsolete()
+        second.close_if_unusable_or_obsolete()
+        pool = get_existing(alias)
+        assert pool is not None
+        _, mine, lease = first._pool_soft[:3]
+        parked = list(pool._parked)
+        assert parked[0] is mine and len(parked) == 2
+        last_used = [p.info["last_used"] for p in parked]
+        assert pool.reclaim(mine, lease + 10**6) is None  # another lease: someone had it since
+        assert [p is q for p, q in zip(pool._parked, parked)] == [True, True]
+        assert len(pool._parked) == 2
+        assert [p.info["last_used"] for p in pool._parked] == last_used
+        assert pool.reclaim(mine, lease) is mine  # its own lease: taken back
+        assert list(pool._parked) == [parked[1]]
+        pool.return_unused(mine)

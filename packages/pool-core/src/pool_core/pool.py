@@ -433,6 +433,13 @@ class AliasPool:
         invalidation). Returns *proxied*, counted as a checkout, or None: then
         the caller checks out as usual. Never waits.
         """
+        record = proxied._connection_record  # see pool_core._sqla
+        if record is None or info_of(record).get("lease") != lease:
+            # Someone had it since (it may be theirs right now, or parked
+            # again, or back in the queue): not the session this wrapper left.
+            # Read without taking it: the parked list and the connection's
+            # idle time stay as they are.
+            return None
         parked = self._parked
         try:
             # Atomic, as the other takers' pop(): of two threads, one gets it.
@@ -442,9 +449,9 @@ class AliasPool:
                 parked.remove(proxied)
         except (IndexError, ValueError):
             return None  # taken meanwhile (a checkout, a waiter, the housekeeper)
-        if info_of(proxied._connection_record).get("lease") != lease:  # see pool_core._sqla
-            # Taken, used and parked again since: not the session this
-            # wrapper left. Back where it was, for anyone.
+        if info_of(record).get("lease") != lease:
+            # Taken, used and parked again between the two reads: back where
+            # it was, for anyone.
             if not self._park(proxied):
                 self.return_unused(proxied)
             return None
