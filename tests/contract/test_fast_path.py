@@ -596,8 +596,8 @@ def test_a_reclaim_that_finds_another_lease_leaves_the_parked_connections_alone(
         assert parked[0] is mine and len(parked) == 2
         last_used = [p.info["last_used"] for p in parked]
         assert pool.reclaim(mine, lease + 10**6) is None  # another lease: someone had it since
-        assert [p is q for p, q in zip(pool._parked, parked)] == [True, True]
         assert len(pool._parked) == 2
+        assert [p is q for p, q in zip(pool._parked, parked, strict=True)] == [True, True]
         assert [p.info["last_used"] for p in pool._parked] == last_used
         assert pool.reclaim(mine, lease) is mine  # its own lease: taken back
         assert list(pool._parked) == [parked[1]]

@@ -64,6 +64,30 @@ def test_statement_in_autocommit_gives_the_connection_back(tx):
     assert pool_core.stats(alias)["connections_created"] == 1
 
 
+def test_cursor_dropped_without_close_stops_pinning(tx):
+    """A cursor user code drops without closing it pins only while it lives:
+    once it is collected, the next release point (here another cursor's
+    close) gives the connection back."""
+    import gc
+
+    alias = tx.make_alias({**TX, "POOL_SIZE": 1, "MAX_OVERFLOW": 0})
+    conn = connections[alias]
+    kept, dropped = conn.cursor(), conn.cursor()
+    dropped.execute("SELECT 1")
+    del dropped
+    gc.collect()
+    with conn.cursor() as cursor:
+        cursor.execute("SELECT 1")
+    assert _held(alias) == 1  # *kept* is still open
+    kept.execute("SELECT 1")
+    del kept
+    gc.collect()
+    assert _held(alias) == 1  # no release point since
+    with conn.cursor() as cursor:
+        cursor.execute("SELECT 1")
+    assert conn.connection is None and _held(alias) == 0
+
+
 def test_request_mode_is_unchanged(tx):
     alias = tx.make_alias({"CHECKOUT": "request", "POOL_SIZE": 1, "MAX_OVERFLOW": 0})
     conn = connections[alias]

@@ -45,7 +45,7 @@ from contextlib import contextmanager
 from types import MethodType
 from typing import Any
 
-from .pool import IN_TRANSACTION
+from .pool import IDLE, IN_TRANSACTION
 
 __all__ = ["install", "pinned", "maybe_release"]
 
@@ -62,7 +62,7 @@ def _lease_cursor_class(cls: type) -> type:
                 return self.cursor.close()
             finally:
                 db = self.db
-                db._pool_lease_cursors.discard(self)
+                db._pool_lease_cursors.discard(weakref.ref(self))  # equal to the one added
                 maybe_release(db)
 
         sub = type(cls.__name__, (cls,), {"close": close, "__module__": cls.__module__})
@@ -88,12 +88,13 @@ def maybe_release(db: Any) -> bool:
     if connection is None:
         return False
     try:
-        if db.pool_transaction_state(connection) == IN_TRANSACTION:
-            return False  # an explicit BEGIN in autocommit: the session is in use
+        state = db.pool_transaction_state(connection)
     except Exception:
-        pass  # give_back() decides (rollback or discard)
+        state = None  # give_back() decides (rollback or discard)
+    if state == IN_TRANSACTION:
+        return False  # an explicit BEGIN in autocommit: the session is in use
     db._pool_lease_released = True
-    if not (db._pool_plain_close and db._pool_park_clean()):
+    if not (db._pool_plain_close and db._pool_park_clean(state == IDLE)):
         db._close()  # the mixin's return path; sets db.connection = None
     return True
 
@@ -103,8 +104,13 @@ def maybe_release(db: Any) -> bool:
 
 def _prepare_cursor(self: Any, cursor: Any) -> Any:
     wrapped = type(self)._prepare_cursor(self, cursor)
-    wrapped.__class__ = _lease_cursor_class(type(wrapped))
-    self._pool_lease_cursors.add(wrapped)
+    cls = type(wrapped)
+    wrapped.__class__ = _cursor_classes.get(cls) or _lease_cursor_class(cls)
+    # The live cursors, weakly: a set of weak references whose callback drops
+    # them once collected (a WeakSet does the same in Python code, several
+    # times slower per statement).
+    cursors = self._pool_lease_cursors
+    cursors.add(weakref.ref(wrapped, cursors.discard))
     return wrapped
 
 
@@ -180,7 +186,7 @@ _OVERRIDES: dict[str, Callable[..., Any]] = {
 
 def install(wrapper: Any) -> None:
     """Switch *wrapper* (a fresh DatabaseWrapper instance) to transaction checkout."""
-    wrapper._pool_lease_cursors = weakref.WeakSet()
+    wrapper._pool_lease_cursors = set()
     wrapper._pool_lease_pins = 0
     wrapper._pool_lease_constraint_pins = 0
     wrapper._pool_lease_busy = False

@@ -32,6 +32,10 @@ NO_DB_ALIAS = "__no_db__"
 logger = logging.getLogger("pool_core")
 
 
+#: PoolingMixin._pool_reconnect_state.
+_ReconnectState = tuple[AliasPool, dict[str, Any], int, tuple[Any, ...], AliasPool | None]
+
+
 def _copy_containers(value: Any) -> Any:
     """Copy dicts, lists and tuples all the way down; share everything else."""
     if isinstance(value, dict):
@@ -129,14 +133,16 @@ class PoolingMixin(PoolHooks):
     _pool_proxied: Any = None
     _pool_current: AliasPool | None = None
     _pool_key_cache: tuple[Any, Any] | None = None
-    #: (pool, settings_dict copy, _settings_changes, pool_key_extra()) of the last full connect().
-    _pool_reconnect_state: tuple[AliasPool, dict[str, Any], int, tuple[Any, ...]] | None = None
+    #: (pool, settings_dict copy, _settings_changes, pool_key_extra(), soft) of the
+    #: last full connect(); soft: the pool again if a connection this wrapper
+    #: parks may be taken back by _pool_reclaim() (AUTOCOMMIT, no RESET_SESSION), else None.
+    _pool_reconnect_state: _ReconnectState | None = None
     #: (pool, connection) _pool_reconnect() checked out for the full connect() it falls back to.
     _pool_pending: tuple[AliasPool, Any] | None = None
-    #: (pool, connection, lease, settings copy, _settings_changes) of the
-    #: connection this wrapper parked last: its next checkout takes it back
-    #: first if nobody had it since (AliasPool.reclaim; _pool_reclaim).
-    _pool_soft: tuple[AliasPool, Any, int, dict[str, Any], int] | None = None
+    #: (pool, connection, lease) of the connection this wrapper parked last:
+    #: its next checkout takes it back first if nobody had it since
+    #: (AliasPool.reclaim; _pool_reclaim).
+    _pool_soft: tuple[AliasPool, Any, int] | None = None
     #: True while Django's connect() runs: only then may init_connection_state be skipped.
     _pool_connecting = False
     #: Set while Django's health-check methods run: why a close() happens.
@@ -284,11 +290,16 @@ class PoolingMixin(PoolHooks):
         ):
             # What the next connect() must find unchanged to take the short way
             # (a driver whose autocommit cannot be read locally never does).
+            # Not under RESET_SESSION: the pool resets the session on return,
+            # so it is no longer as this wrapper left it (init_connection_state()
+            # must run again, as after any reset).
+            soft = pool if self.settings_dict["AUTOCOMMIT"] and not pool.options.reset_session else None
             self._pool_reconnect_state = (
                 pool,
                 _copy_containers(self.settings_dict),
                 _settings_changes,
                 self.pool_key_extra(),
+                soft,
             )
 
     @async_unsafe
@@ -305,7 +316,7 @@ class PoolingMixin(PoolHooks):
                 return
         super().ensure_connection()
 
-    def _pool_reclaim(self, soft: tuple[AliasPool, Any, int, dict[str, Any], int]) -> bool:
+    def _pool_reclaim(self, soft: tuple[AliasPool, Any, int]) -> bool:
         """Take back the connection this wrapper parked last, if nobody had it since.
 
         The thread-affine fast path of the request's (or, in transaction
@@ -319,8 +330,11 @@ class PoolingMixin(PoolHooks):
         it took it; else the caller checks out as usual.
         """
         self._pool_soft = None
-        pool, proxied, lease, seen, changes = soft
-        if changes != _settings_changes or self.settings_dict != seen:
+        pool, proxied, lease = soft
+        # The settings the last full connect() saw (_pool_remember() checked
+        # that it was on this pool), as _pool_reconnect() checks them.
+        state = self._pool_reconnect_state
+        if state is None or state[2] != _settings_changes or self.settings_dict != state[1]:
             return False
         proxied = pool.reclaim(proxied, lease)
         if proxied is None:
@@ -353,7 +367,7 @@ class PoolingMixin(PoolHooks):
         state = self._pool_reconnect_state
         if state is None:
             return False
-        pool, seen, changes, extra = state
+        pool, seen, changes, extra, _ = state
         s = self.settings_dict
         if (
             pool.retired
@@ -421,13 +435,14 @@ class PoolingMixin(PoolHooks):
         if self.pool_checkout != "transaction":
             connection_created.send(sender=self.__class__, connection=self)
         else:
-            # What _lease's connect() does around Django's: receivers may run
-            # statements, and the connection must not go back halfway through.
-            busy, self._pool_lease_busy = self._pool_lease_busy, True
-            try:
-                connection_created.send(sender=self.__class__, connection=self)
-            finally:
-                self._pool_lease_busy = busy
+            if connection_created.receivers:  # (none: send() returns at once)
+                # What _lease's connect() does around Django's: receivers may run
+                # statements, and the connection must not go back halfway through.
+                busy, self._pool_lease_busy = self._pool_lease_busy, True
+                try:
+                    connection_created.send(sender=self.__class__, connection=self)
+                finally:
+                    self._pool_lease_busy = busy
             self._pool_lease_released = False
         self.run_on_commit: list[Any] = []
 
@@ -495,13 +510,14 @@ class PoolingMixin(PoolHooks):
         self.run_on_commit = []
         return True
 
-    def _pool_park_clean(self) -> bool:
+    def _pool_park_clean(self, idle: bool = False) -> bool:
         """_close() in one step for a connection with nothing to clean up.
 
         No errors since the last commit/rollback, no unfinished iterator(),
         no QUERY_TIMEOUT watch, and the driver reports it idle: the pool
         parks it (AliasPool.put_back). Else nothing is done and _close()
-        decides. Returns whether it ran.
+        decides. Returns whether it ran. *idle*: the caller has just read the
+        driver's transaction state, and it was IDLE.
         """
         proxied = self._pool_proxied
         pool = self._pool_current
@@ -513,7 +529,7 @@ class PoolingMixin(PoolHooks):
             or self._pool_held is not None
         ):
             return False
-        lease = pool.put_back(proxied, self.connection)
+        lease = pool.put_back(proxied, self.connection, idle)
         if not lease:
             return False
         self._pool_remember(pool, proxied, lease)
@@ -523,20 +539,10 @@ class PoolingMixin(PoolHooks):
         return True
 
     def _pool_remember(self, pool: AliasPool, proxied: Any, lease: int) -> None:
-        """Note the connection just parked under *lease* for _pool_reclaim().
-
-        Not under RESET_SESSION: the pool reset the session on return, so it
-        is no longer as this wrapper left it (init_connection_state() must run
-        again, as after any reset).
-        """
+        """Note the connection just parked under *lease* for _pool_reclaim(), if it may take it back."""
         state = self._pool_reconnect_state
-        if (
-            state is not None
-            and state[0] is pool
-            and state[1]["AUTOCOMMIT"]
-            and not pool.options.reset_session
-        ):
-            self._pool_soft = (pool, proxied, lease, state[1], state[2])
+        if state is not None and state[4] is pool:
+            self._pool_soft = (pool, proxied, lease)
 
     @async_unsafe
     def get_new_connection(self, conn_params: dict[str, Any]) -> Any:

@@ -434,7 +434,10 @@ class AliasPool:
         the caller checks out as usual. Never waits.
         """
         record = proxied._connection_record  # see pool_core._sqla
-        if record is None or info_of(record).get("lease") != lease:
+        if record is None:
+            return None  # back in the queue since: not the session this wrapper left
+        info = info_of(record)  # the record's own: the same dict as long as *proxied* is checked out
+        if info.get("lease") != lease:
             # Someone had it since (it may be theirs right now, or parked
             # again, or back in the queue): not the session this wrapper left.
             # Read without taking it: the parked list and the connection's
@@ -449,10 +452,10 @@ class AliasPool:
                 parked.remove(proxied)
         except (IndexError, ValueError):
             return None  # taken meanwhile (a checkout, a waiter, the housekeeper)
-        if info_of(record).get("lease") != lease:
+        if info.get("lease") != lease:
             # Taken, used and parked again between the two reads: back where
             # it was, for anyone.
-            if not self._park(proxied):
+            if not self._park(proxied, info):
                 self.return_unused(proxied)
             return None
         proxied = self._unpark(time.monotonic(), proxied)
@@ -469,25 +472,30 @@ class AliasPool:
         except Exception:
             logger.debug("pool %r: error while returning a parked connection", self.alias, exc_info=True)
 
-    def _park(self, proxied: Any) -> bool:
-        """Keep a clean returned connection for the next checkout, if nothing argues against it."""
+    def _park(self, proxied: Any, info: RecordInfo) -> int:
+        """Keep a clean returned connection for the next checkout, if nothing argues against it.
+
+        *info* is its record's. Returns the lease it was checked out under
+        (for reclaim()), read before parking (a waiter it is handed to gets
+        the next one); 0 if it was not parked.
+        """
         if self.retired:
-            return False
+            return 0
         # SQLAlchemy privates, read directly on the hot path: see pool_core._sqla.
         if self._pool._overflow > 0:
             # Overflow connections are open: the queue must see every idle
             # connection so that it closes the surplus, as without parking.
             self._drain_parked()
-            return False
-        record = proxied._connection_record
-        info_of(record)["last_used"] = time.monotonic()
-        self._held.pop(id(record), None)
+            return 0
+        info["last_used"] = time.monotonic()
+        self._held.pop(id(proxied._connection_record), None)
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug("pool %r: connection returned (parked)", self.alias)
+        lease = info.get("lease", -1)
         if self._slots is None:
             self._parked.append(proxied)
-            return True
-        return self._slots.park(proxied)
+            return lease
+        return lease if self._slots.park(proxied) else 0
 
     def _drain_parked(self) -> None:
         while True:
@@ -974,32 +982,32 @@ class AliasPool:
         if errors_occurred:
             info["suspect"] = True
         else:
-            lease = info.get("lease", -1)  # before parking: a waiter it is handed to gets the next
-            if self._park(proxied):
+            lease = self._park(proxied, info)
+            if lease:
                 return lease
         proxied.close()
         return 0
 
-    def put_back(self, proxied: Any, dbapi_connection: Any) -> int:
+    def put_back(self, proxied: Any, dbapi_connection: Any, idle: bool = False) -> int:
         """give_back() of a connection the driver reports idle, when it would park it.
 
         For the mixin's one-step return (no QUERY_TIMEOUT watch, no errors):
         parks *proxied* (_park) and returns the lease it was checked out
         under (for reclaim()); else returns 0, having at most flagged it
-        clean, and give_back() decides.
+        clean, and give_back() decides. *idle*: the caller has just read the
+        driver's transaction state, and it was IDLE.
         """
         if self.options.reset_session:
             return 0
-        try:
-            if self.hooks.pool_transaction_state(dbapi_connection) != IDLE:
+        if not idle:
+            try:
+                if self.hooks.pool_transaction_state(dbapi_connection) != IDLE:
+                    return 0
+            except Exception:
                 return 0
-        except Exception:
-            return 0
         info = info_of(proxied._connection_record)  # see pool_core._sqla
         info["clean_return"] = True
-        # Read before parking: a waiter it is handed to gets the next lease.
-        lease = info.get("lease", -1)
-        return lease if self._park(proxied) else 0
+        return self._park(proxied, info)
 
     def discard(self, proxied: Any) -> None:
         """Close *proxied*'s physical connection instead of returning it.
