@@ -316,12 +316,16 @@ def test_short_reconnect_leaves_the_wrapper_as_djangos_connect_does(engine, hist
 @pytest.mark.requires("short_reconnect")
 def test_short_reconnect_also_serves_a_checkout_that_waited(engine):
     """Under contention no connection is parked when a request starts: the checkout waits in
-    line and still takes the short reconnect (before, it fell back to Django's full connect())."""
+    line and still takes the short reconnect (before, it fell back to Django's full connect()),
+    from ensure_connection() itself (before, through Django's ensure_connection() and connect())."""
     alias = engine.make_alias({"POOL_SIZE": 1, "MAX_OVERFLOW": 0, "TIMEOUT": 30})
     first = engine.backend_id(alias)
     connections[alias].close()
     state = connections[alias]._pool_reconnect_state
     assert state is not None
+    connects: list[int] = []
+    connect = connections[alias].connect
+    connections[alias].connect = lambda: (connects.append(1), connect())[1]
     holding, release = threading.Event(), threading.Event()
 
     def hold() -> None:
@@ -348,6 +352,7 @@ def test_short_reconnect_also_serves_a_checkout_that_waited(engine):
         if releaser.ident is not None:
             releaser.join(30)
     assert connections[alias]._pool_reconnect_state is state  # the short way: no full connect() since
+    assert connects == []
     connections[alias].close()
     s = pool_core.stats(alias)
     assert (s["connections_created"], s["checkouts"], s["checkout_timeouts"]) == (1, 3, 0)

@@ -305,14 +305,15 @@ class PoolingMixin(PoolHooks):
     @async_unsafe
     def ensure_connection(self) -> None:
         # The request's first statement after a return to the pool: take a
-        # parked connection back without Django's connect() machinery when
-        # _pool_reconnect() can (what it proves is the same); else Django's.
+        # parked connection back, or wait in line for one, without Django's
+        # connect() machinery when _pool_reconnect() can (what it proves is
+        # the same); else Django's. (Errors of a checkout are Django's already.)
         if self.connection is None and self._pool_pending is None and not self.closed_in_transaction:
             soft = self._pool_soft
             if soft is not None and self._pool_reclaim(soft):
                 return
             # (Not when _pool_reclaim() left its connection pending for the full connect().)
-            if self._pool_pending is None and self._pool_reconnect(wait=False):
+            if self._pool_pending is None and self._pool_reconnect():
                 return
         super().ensure_connection()
 
@@ -346,7 +347,7 @@ class PoolingMixin(PoolHooks):
         self._pool_adopt_checkout(pool, proxied, same_session=True)
         return True
 
-    def _pool_reconnect(self, wait: bool = True) -> bool:
+    def _pool_reconnect(self) -> bool:
         """Django's connect() for a parked connection, without the work it proves unnecessary.
 
         Runs only when everything the pool key depends on (settings_dict,
@@ -382,8 +383,6 @@ class PoolingMixin(PoolHooks):
             return False
         proxied = pool.checkout_parked()
         if proxied is None:
-            if not wait:
-                return False  # ensure_connection(): connect() waits in line
             # None parked (under contention, all in use): wait in line here,
             # as the full connect() would, and keep the short way.
             proxied = self._pool_checkout(pool)
