@@ -4,6 +4,7 @@
     python scripts/bench/overhead.py [pg|my] [ENGINE]   # default ENGINE: ours
     python scripts/bench/overhead.py pg nullpool        # Django's own connect()/close() cost
     python scripts/bench/overhead.py pg --instructions  # CPU instructions instead (valgrind)
+    python scripts/bench/overhead.py pg --instructions --turns  # transaction mode, connections change hands
 
 Uses the servers on the default local ports (POOL_BENCH_PG_URL / POOL_BENCH_MYSQL_URL
 host and port override them) and database "test". Runs 60 pairs of blocks of 300 cycles,
@@ -16,11 +17,18 @@ repeatable whatever else runs on the machine (to about 1 %): for each of floor a
 a run of 300 and a run of 1300 cycles after the same warm-up (every alias connected, the
 garbage collector off), and the difference of the two totals over 1000. Slow (about a
 minute per run, four runs, two at a time) but exact enough to compare two trees.
+
+--turns (with --instructions) measures the slow view's case instead: two threads take
+turns statement by statement through requests of two statements (request_started,
+SELECT 1, SELECT 1, request_finished; no sleep), the pooled alias with
+CHECKOUT="transaction" and POOL_SIZE=1, so that every statement checks out the
+connection the other thread had last (no thread-affine reclaim). Per request.
 """
 
 import os
 import statistics
 import sys
+import threading
 import time
 from pathlib import Path
 from urllib.parse import urlparse
@@ -29,6 +37,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 sys.path[:0] = [str(HERE)] + [str(p) for p in sorted((ROOT / "packages").glob("*/src"))]
 
+turns = "--turns" in sys.argv
 args = [a for a in sys.argv[1:] if not a.startswith("--")]
 vendor = args[0] if args else "pg"
 engine = args[1] if len(args) > 1 else ("pool_postgresql" if vendor == "pg" else "pool_mysql")
@@ -43,7 +52,8 @@ base = {"NAME": "test", "USER": url.username or ("postgres" if vendor == "pg" el
 stock = "django.db.backends.postgresql" if vendor == "pg" else "django.db.backends.mysql"
 settings.configure(
     DATABASES={"default": {**base, "ENGINE": stock, "CONN_MAX_AGE": None},
-               "other": {**base, "ENGINE": engine, "CONN_MAX_AGE": 0, "POOL_OPTIONS": {"POOL_SIZE": 2}}
+               "other": {**base, "ENGINE": engine, "CONN_MAX_AGE": 0,
+                         "POOL_OPTIONS": {"POOL_SIZE": 1, "CHECKOUT": "transaction"} if turns else {"POOL_SIZE": 2}}
                if engine.startswith("pool_") else {**base, "ENGINE": engine, "CONN_MAX_AGE": 0}},
     USE_TZ=True, TIME_ZONE="UTC", INSTALLED_APPS=[])
 django.setup()
@@ -59,10 +69,47 @@ def cycle(alias):
     request_finished.send(sender=None)
 
 
+def turns_run(alias, n):
+    """--turns: *n* requests of two statements on each of two threads taking turns per step."""
+    steps = [threading.Semaphore(1), threading.Semaphore(0)]
+
+    def statement():
+        with connections[alias].cursor() as c:
+            c.execute("SELECT 1")
+            c.fetchone()
+
+    def request_start():
+        request_started.send(sender=None)
+        statement()
+
+    def request_end():
+        request_finished.send(sender=None)
+
+    def worker(i):
+        for _ in range(n):
+            for step in (request_start, statement, request_end):
+                steps[i].acquire()
+                step()
+                steps[1 - i].release()
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in (0, 1)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+
 def count_run(alias, n):
     """--count-run: the same warm-up, then *n* cycles of *alias* (under callgrind)."""
     import gc
 
+    if turns:
+        # Each run opens the same connections in its own two threads: the
+        # difference of two runs leaves only the requests.
+        gc.collect()
+        gc.disable()
+        turns_run(alias, n)
+        return
     for warm in ("default", "other"):
         for _ in range(30):
             cycle(warm)
@@ -83,7 +130,7 @@ def instructions():
 
     def start(alias, n):
         command = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable,
-                   __file__, vendor, engine, "--count-run", alias, str(n)]
+                   __file__, vendor, engine, "--count-run", alias, str(n)] + (["--turns"] if turns else [])
         # A fixed hash seed: dict and set layouts (and their collisions) the same in every run.
         env = {**os.environ, "PYTHONHASHSEED": "0"}
         return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
@@ -98,9 +145,10 @@ def instructions():
     per_cycle = {}
     for alias in ("default", "other"):
         low, high = start(alias, 300), start(alias, 1300)
-        per_cycle[alias] = (total(high) - total(low)) / 1000
+        per_cycle[alias] = (total(high) - total(low)) / (2000 if turns else 1000)  # turns: two threads
     f, p = per_cycle["default"], per_cycle["other"]
-    print(f"{vendor}: CPU instructions per request cycle: floor {f:,.0f}; {engine} {p:,.0f}, "
+    what = "request of two statements, two threads taking turns" if turns else "request cycle"
+    print(f"{vendor}: CPU instructions per {what}: floor {f:,.0f}; {engine} {p:,.0f}, "
           f"adds {p - f:,.0f} ({(p - f) / f * 100:.1f} %; floor/{engine} = {f / p:.3f})")
 
 
@@ -111,6 +159,8 @@ if "--count-run" in sys.argv:
 if "--instructions" in sys.argv:
     instructions()
     sys.exit(0)
+if turns:
+    sys.exit("overhead.py: --turns needs --instructions")
 
 for alias in ("default", "other"):
     for _ in range(300):
