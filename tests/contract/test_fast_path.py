@@ -482,19 +482,23 @@ def _two_wrappers(alias: str):
         del connections[alias]
 
 
+def _both_parked(alias: str, first, second) -> None:
+    """Both wrappers hold a connection at once (two sessions), then both park it, *second*'s last."""
+    connections[alias] = first
+    first.ensure_connection()
+    connections[alias] = second
+    second.ensure_connection()
+    first.close_if_unusable_or_obsolete()
+    second.close_if_unusable_or_obsolete()
+
+
 @pytest.mark.requires("short_reconnect")
 def test_each_wrapper_takes_back_the_connection_it_parked(engine):
     """With two connections parked, each wrapper's next request gets its own
     back (HikariCP's thread-local bag), not the one parked last; every time."""
     alias = engine.make_alias({"POOL_SIZE": 2, "MAX_OVERFLOW": 0, "PRE_PING_IDLE": 60}, CONN_MAX_AGE=0)
     with _two_wrappers(alias) as (first, second):
-        # Both hold a connection at once: two sessions, then both parked, second's last.
-        connections[alias] = first
-        first.ensure_connection()
-        connections[alias] = second
-        second.ensure_connection()
-        first.close_if_unusable_or_obsolete()
-        second.close_if_unusable_or_obsolete()
+        _both_parked(alias, first, second)
         assert first._pool_soft is not None and second._pool_soft is not None
         assert first._pool_soft[1] is not second._pool_soft[1]
         mine = {_request(engine, alias, w): w for w in (first, second)}
@@ -588,15 +592,10 @@ def test_a_reclaim_that_finds_another_lease_leaves_the_parked_connections_alone(
 
     alias = engine.make_alias({"POOL_SIZE": 2, "MAX_OVERFLOW": 0, "PRE_PING_IDLE": 60}, CONN_MAX_AGE=0)
     with _two_wrappers(alias) as (first, second):
-        connections[alias] = first
-        first.ensure_connection()
-        connections[alias] = second
-        second.ensure_connection()
-        first.close_if_unusable_or_obsolete()
-        second.close_if_unusable_or_obsolete()
+        _both_parked(alias, first, second)
         pool = get_existing(alias)
-        assert pool is not None
-        _, mine, lease = first._pool_soft[:3]
+        assert pool is not None and first._pool_soft is not None
+        _, mine, lease = first._pool_soft
         parked = list(pool._parked)
         assert parked[0] is mine and len(parked) == 2
         last_used = [p.info["last_used"] for p in parked]
