@@ -33,7 +33,7 @@ logger = logging.getLogger("pool_core")
 
 
 #: PoolingMixin._pool_reconnect_state.
-_ReconnectState = tuple[AliasPool, dict[str, Any], int, tuple[Any, ...], AliasPool | None]
+_ReconnectState = tuple[AliasPool, dict[str, Any], int, tuple[Any, ...], bool]
 
 
 def _copy_containers(value: Any) -> Any:
@@ -133,9 +133,9 @@ class PoolingMixin(PoolHooks):
     _pool_proxied: Any = None
     _pool_current: AliasPool | None = None
     _pool_key_cache: tuple[Any, Any] | None = None
-    #: (pool, settings_dict copy, _settings_changes, pool_key_extra(), soft) of the
-    #: last full connect(); soft: the pool again if a connection this wrapper
-    #: parks may be taken back by _pool_reclaim() (AUTOCOMMIT, no RESET_SESSION), else None.
+    #: (pool, settings_dict copy, _settings_changes, pool_key_extra(), reclaimable) of
+    #: the last full connect(); reclaimable: whether a connection this wrapper parks
+    #: may be taken back by _pool_reclaim() (AUTOCOMMIT, no RESET_SESSION).
     _pool_reconnect_state: _ReconnectState | None = None
     #: (pool, connection) _pool_reconnect() checked out for the full connect() it falls back to.
     _pool_pending: tuple[AliasPool, Any] | None = None
@@ -293,13 +293,12 @@ class PoolingMixin(PoolHooks):
             # Not under RESET_SESSION: the pool resets the session on return,
             # so it is no longer as this wrapper left it (init_connection_state()
             # must run again, as after any reset).
-            soft = pool if self.settings_dict["AUTOCOMMIT"] and not pool.options.reset_session else None
             self._pool_reconnect_state = (
                 pool,
                 _copy_containers(self.settings_dict),
                 _settings_changes,
                 self.pool_key_extra(),
-                soft,
+                bool(self.settings_dict["AUTOCOMMIT"]) and not pool.options.reset_session,
             )
 
     @async_unsafe
@@ -540,7 +539,7 @@ class PoolingMixin(PoolHooks):
     def _pool_remember(self, pool: AliasPool, proxied: Any, lease: int) -> None:
         """Note the connection just parked under *lease* for _pool_reclaim(), if it may take it back."""
         state = self._pool_reconnect_state
-        if state is not None and state[4] is pool:
+        if state is not None and state[0] is pool and state[4]:
             self._pool_soft = (pool, proxied, lease)
 
     @async_unsafe
