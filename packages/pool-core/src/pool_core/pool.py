@@ -366,9 +366,13 @@ class AliasPool:
         """
         if not self._parked:
             return None
-        proxied = self._unpark(time.monotonic() if now is None else now, None)
+        return self._take_parked(time.monotonic() if now is None else now, None)
+
+    def _take_parked(self, now: float, proxied: Any) -> Any:
+        """_unpark(), counted as a checkout that did not wait (see stats())."""
+        proxied = self._unpark(now, proxied)
         if proxied is not None:
-            next(self.state.parked_checkouts)  # a checkout with no wait: see stats()
+            next(self.state.parked_checkouts)
         return proxied
 
     def _unpark(self, now: float, proxied: Any) -> Any:
@@ -458,10 +462,7 @@ class AliasPool:
             if not self._park(proxied, info):
                 self.return_unused(proxied)
             return None
-        proxied = self._unpark(time.monotonic(), proxied)
-        if proxied is not None:
-            next(self.state.parked_checkouts)  # a checkout with no wait: see stats()
-        return proxied
+        return self._take_parked(time.monotonic(), proxied)
 
     def return_unused(self, proxied: Any) -> None:
         """Give a parked, or checked-out and unused, clean connection back to the QueuePool."""
