@@ -104,8 +104,7 @@ def maybe_release(db: Any) -> bool:
 
 def _prepare_cursor(self: Any, cursor: Any) -> Any:
     wrapped = type(self)._prepare_cursor(self, cursor)
-    cls = type(wrapped)
-    wrapped.__class__ = _cursor_classes.get(cls) or _lease_cursor_class(cls)
+    wrapped.__class__ = _lease_cursor_class(type(wrapped))
     # The live cursors, weakly: a set of weak references whose callback drops
     # them once collected (a WeakSet does the same in Python code, several
     # times slower per statement).
