@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections import deque
+
 import pytest
 
-from pool_core._fair import FairSlots
+from pool_core._fair import FairSlots, Grant
 
 
 class Boom(Exception):
@@ -75,3 +77,42 @@ def test_a_garbage_collected_checkout_returned_while_a_waiter_queues_up_does_not
     waiter.join(10)
     assert not waiter.is_alive(), "acquire() deadlocked on its own lock"
     assert made and got == [True]  # and the slot the collection freed was not left unused
+
+
+# park() takes no lock while nobody waits: it appends the connection, then looks
+# for waiters; acquire() looks at the parked connections again once its waiter is
+# in line. Of a park() and an acquire() that overlap, one sees the other.
+
+
+def test_a_connection_parked_just_before_a_waiter_got_in_line_goes_to_that_waiter(slots):
+    class ParkedMeanwhile(deque):
+        def append(self, granted):
+            # Another thread's park() ran between acquire()'s first look at the
+            # parked connections and now: it found nobody waiting.
+            slots.park("conn")
+            super().append(granted)
+
+    slots._waiters = ParkedMeanwhile()
+    assert slots.acquire(5) == "conn"  # not a wait until the timeout, with the connection parked
+    assert slots.waiting() == 0
+    assert slots._idle == []
+
+
+def test_a_waiter_that_got_in_line_while_a_connection_was_parked_gets_it(slots):
+    got = []
+
+    class WaiterMeanwhile(list):
+        def append(self, conn):
+            super().append(conn)
+            # Another thread's acquire() got in line between park()'s append
+            # and its look for waiters, having found nothing parked.
+            granted = Grant()
+            slots._waiters.append(granted)
+            got.append(granted)
+
+    slots._idle = WaiterMeanwhile()
+    assert slots.park("conn") is True
+    (granted,) = got
+    assert granted.is_set() and granted.conn == "conn"
+    assert slots.waiting() == 0
+    assert list(slots._idle) == []

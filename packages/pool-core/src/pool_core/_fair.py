@@ -83,8 +83,9 @@ class FairSlots:
             with self._lock:
                 if self._closed:
                     return CLOSED
-                if self._idle:
-                    return self._idle.pop()
+                conn = self._pop_idle()
+                if conn is not None:
+                    return conn
                 if self._free > 0 and not self._waiters:
                     self._free -= 1
                     return True
@@ -92,7 +93,14 @@ class FairSlots:
                     return SHED
                 if granted is not None:
                     self._waiters.append(granted)
-                    break
+                    # park() appends without the lock, then looks for waiters:
+                    # a connection it parked since the look above (before this
+                    # waiter was in line to be seen) is taken now.
+                    conn = self._pop_idle()
+                    if conn is None:
+                        break
+                    self._waiters.remove(granted)
+                    return conn
             # Never allocate an object under the lock: the garbage collection an
             # allocation may start runs SQLAlchemy's finalizers, which return a
             # garbage-collected checkout (a dead thread's) through release() or
@@ -157,15 +165,40 @@ class FairSlots:
                 return True
             return False
 
+    def _pop_idle(self) -> Any:
+        """The last parked connection, or None (others pop it without the lock: AliasPool._unpark)."""
+        try:
+            return self._idle.pop()
+        except IndexError:
+            return None
+
     def park(self, conn: Any) -> bool:
         """Keep *conn* and its slot for the next checkout, or hand both to the oldest waiter.
 
         A waiter gets the connection as is, without a trip through the
         QueuePool: under contention every checkout stays on the fast path.
+        With nobody waiting (every return, without contention) no lock is
+        taken: the connection is appended first and the waiters looked at
+        after, and acquire() looks at the parked connections again once its
+        waiter is in line, so that of the two, one sees the other.
         """
+        waiters = self._waiters
+        if not waiters:
+            self._idle.append(conn)
+            if not waiters:
+                return True
+            with self._lock:  # a waiter came in line meanwhile: hand it what is parked
+                while waiters:
+                    parked = self._pop_idle()
+                    if parked is None:
+                        break
+                    granted = waiters.popleft()
+                    granted.conn = parked
+                    granted.set()
+            return True
         with self._lock:
-            if self._waiters:
-                granted = self._waiters.popleft()
+            if waiters:
+                granted = waiters.popleft()
                 granted.conn = conn
                 granted.set()
                 return True
