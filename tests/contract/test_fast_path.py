@@ -360,7 +360,7 @@ def test_short_reconnect_also_serves_a_checkout_that_waited(engine):
 
 
 def test_request_end_return_leaves_the_wrapper_and_pool_as_djangos_close_does(engine):
-    """PoolingMixin._pool_return_clean() does in one step what Django's
+    """PoolingMixin.close_if_unusable_or_obsolete() does in one step what Django's
     close_if_unusable_or_obsolete() and close(), then the pool's give_back(), do
     at the end of a request: both must leave the same wrapper state and the
     same pool (connection parked, same counters).

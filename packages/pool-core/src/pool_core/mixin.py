@@ -135,13 +135,13 @@ class PoolingMixin(PoolHooks):
     _pool_key_cache: tuple[Any, Any] | None = None
     #: (pool, settings_dict copy, _settings_changes, pool_key_extra(), reclaimable) of
     #: the last full connect(); reclaimable: whether a connection this wrapper parks
-    #: may be taken back by _pool_reclaim() (AUTOCOMMIT, no RESET_SESSION).
+    #: may be taken back by ensure_connection() (AUTOCOMMIT, no RESET_SESSION).
     _pool_reconnect_state: _ReconnectState | None = None
     #: (pool, connection) _pool_reconnect() checked out for the full connect() it falls back to.
     _pool_pending: tuple[AliasPool, Any] | None = None
     #: (pool, connection, lease) of the connection this wrapper parked last:
     #: its next checkout takes it back first if nobody had it since
-    #: (AliasPool.reclaim; _pool_reclaim).
+    #: (AliasPool.reclaim; ensure_connection).
     _pool_soft: tuple[AliasPool, Any, int] | None = None
     #: True while Django's connect() runs: only then may init_connection_state be skipped.
     _pool_connecting = False
@@ -161,9 +161,9 @@ class PoolingMixin(PoolHooks):
     _pool_held: Any = None
 
     #: Whether this class closes as Django's BaseDatabaseWrapper does, so that
-    #: _pool_return_clean() may do it in one step (set per class below).
+    #: close_if_unusable_or_obsolete() may do it in one step (set per class below).
     _pool_plain_close = False
-    # Django's BaseDatabaseWrapper sets these (not in django-stubs); _pool_return_clean() reads them.
+    # Django's BaseDatabaseWrapper sets these (not in django-stubs); close_if_unusable_or_obsolete() reads them.
     _thread_sharing_count: int
     _thread_ident: int
 
@@ -303,48 +303,38 @@ class PoolingMixin(PoolHooks):
 
     @async_unsafe
     def ensure_connection(self) -> None:
-        # The request's first statement after a return to the pool: take a
-        # parked connection back, or wait in line for one, without Django's
-        # connect() machinery when _pool_reconnect() can (what it proves is
-        # the same); else Django's. (Errors of a checkout are Django's already.)
+        # The request's (in transaction mode, the statement's) checkout after a
+        # return to the pool, without Django's connect() machinery where what
+        # it would do is proven unnecessary; else Django's. (Errors of a
+        # checkout are Django's already.)
         if self.connection is None and self._pool_pending is None and not self.closed_in_transaction:
             soft = self._pool_soft
-            if soft is not None and self._pool_reclaim(soft):
-                return
-            # (Not when _pool_reclaim() left its connection pending for the full connect().)
+            if soft is not None:
+                # First the connection this wrapper parked last, if nobody had it
+                # since (AliasPool.reclaim: still parked, same lease; HikariCP's
+                # thread-local bag does the same): its session is exactly as this
+                # wrapper left it, set up under its signature, and what
+                # pool_adopt_connection() set on the wrapper for it still holds.
+                # With the settings what the last full connect() saw
+                # (_pool_remember() checked it was on this pool), the rest is
+                # what _pool_reconnect() does.
+                self._pool_soft = None
+                state = self._pool_reconnect_state
+                if state is not None and state[2] == _settings_changes and self.settings_dict == state[1]:
+                    pool = soft[0]
+                    proxied = pool.reclaim(soft[1], soft[2])
+                    if proxied is not None:
+                        if self.pool_driver_autocommit(proxied.dbapi_connection) is True:
+                            self._pool_adopt_checkout(pool, proxied, True)
+                            return
+                        # Autocommit turned off on the driver itself: the full
+                        # connect(), on this very connection.
+                        self._pool_pending = (pool, proxied)
+            # Then any parked connection, or a place in the pool's queue (not
+            # when the reclaim left its connection pending for the full connect()).
             if self._pool_pending is None and self._pool_reconnect():
                 return
         super().ensure_connection()
-
-    def _pool_reclaim(self, soft: tuple[AliasPool, Any, int]) -> bool:
-        """Take back the connection this wrapper parked last, if nobody had it since.
-
-        The thread-affine fast path of the request's (or, in transaction
-        mode, the statement's) checkout. The pool hands the connection back
-        (AliasPool.reclaim) only if it is still parked and its lease is the
-        one this wrapper held: then its session is exactly as this wrapper
-        left it, set up under this wrapper's signature, and what
-        pool_adopt_connection() set on the wrapper for it still holds. With
-        the settings what the last full connect() saw (as _pool_reconnect()
-        checks them), the rest is what _pool_reconnect() does. Returns whether
-        it took it; else the caller checks out as usual.
-        """
-        self._pool_soft = None
-        pool, proxied, lease = soft
-        # The settings the last full connect() saw (_pool_remember() checked
-        # that it was on this pool), as _pool_reconnect() checks them.
-        state = self._pool_reconnect_state
-        if state is None or state[2] != _settings_changes or self.settings_dict != state[1]:
-            return False
-        proxied = pool.reclaim(proxied, lease)
-        if proxied is None:
-            return False
-        if self.pool_driver_autocommit(proxied.dbapi_connection) is not True:
-            # Autocommit turned off on the driver itself: the full connect().
-            self._pool_pending = (pool, proxied)
-            return False
-        self._pool_adopt_checkout(pool, proxied, same_session=True)
-        return True
 
     def _pool_reconnect(self) -> bool:
         """Django's connect() for a parked connection, without the work it proves unnecessary.
@@ -400,7 +390,7 @@ class PoolingMixin(PoolHooks):
         """The rest of _pool_reconnect(): take *proxied*, a session set up for this wrapper.
 
         *same_session*: the connection this wrapper had last, nobody else's
-        since (_pool_reclaim): what pool_adopt_connection() set on the wrapper
+        since (ensure_connection): what pool_adopt_connection() set on the wrapper
         for it still holds.
         """
         s = self.settings_dict
@@ -430,10 +420,10 @@ class PoolingMixin(PoolHooks):
             # What set_autocommit(True) does, e.g. after an on_commit() callback raised.
             self.run_and_clear_commit_hooks()
             self.run_commit_hooks_on_set_autocommit_on = False
-        if self.pool_checkout != "transaction":
-            connection_created.send(sender=self.__class__, connection=self)
-        else:
-            if connection_created.receivers:  # (none: send() returns at once)
+        if connection_created.receivers:  # (none: send() returns at once)
+            if self.pool_checkout != "transaction":
+                connection_created.send(sender=self.__class__, connection=self)
+            else:
                 # What _lease's connect() does around Django's: receivers may run
                 # statements, and the connection must not go back halfway through.
                 busy, self._pool_lease_busy = self._pool_lease_busy, True
@@ -441,6 +431,7 @@ class PoolingMixin(PoolHooks):
                     connection_created.send(sender=self.__class__, connection=self)
                 finally:
                     self._pool_lease_busy = busy
+        if self._pool_lease_released:  # (transaction mode; request mode never sets it)
             self._pool_lease_released = False
         self.run_on_commit: list[Any] = []
 
@@ -471,42 +462,35 @@ class PoolingMixin(PoolHooks):
         # in the last case (or when autocommit was left changed after an error).
         if self.connection is None:
             return  # returned already (every request start, under a pool)
-        if self._pool_return_clean():
+        # At a request's end, the common case in one step: when Django would
+        # close (autocommit as configured, no errors, past close_at) a
+        # connection in no atomic block, in its own thread, and
+        # _pool_park_clean() can park it (nothing to clean up, the driver
+        # reports it idle): the same as Django's close() and the pool's
+        # give_back(), without the layers between. Anything else (or a class
+        # that overrides close()) takes that path instead.
+        close_at = self.close_at
+        if (
+            close_at is not None
+            and self.autocommit
+            and not self.in_atomic_block
+            and not self.closed_in_transaction
+            and not self._thread_sharing_count
+            and self._thread_ident == _thread.get_ident()
+            and self.settings_dict["AUTOCOMMIT"]
+            and self._pool_plain_close
+            and time.monotonic() >= close_at
+            and self._pool_park_clean()
+        ):
+            # What Django's close_if_unusable_or_obsolete() and close() leave.
+            self.health_check_done = False
+            self.run_on_commit = []
             return
         self._pool_closing_for = "obsolete"  # a plain try/finally: this runs on every request
         try:
             super().close_if_unusable_or_obsolete()
         finally:
             self._pool_closing_for = None
-
-    def _pool_return_clean(self) -> bool:
-        """close_if_unusable_or_obsolete() at a request's end, the common case, in one step.
-
-        When Django would close (autocommit as configured, no errors, past
-        close_at) a connection in no atomic block, with no unfinished
-        iterator() and no QUERY_TIMEOUT watch, in its own thread, and the
-        driver reports it idle: the same as Django's close() and the pool's
-        give_back(), without the layers between. Anything else (or a class
-        that overrides close()) takes that path instead. Returns whether it ran.
-        """
-        close_at = self.close_at
-        if (
-            close_at is None
-            or not self.autocommit
-            or self.in_atomic_block
-            or self.closed_in_transaction
-            or self._thread_sharing_count
-            or self._thread_ident != _thread.get_ident()
-            or not self.settings_dict["AUTOCOMMIT"]
-            or not self._pool_plain_close
-            or time.monotonic() < close_at
-            or not self._pool_park_clean()
-        ):
-            return False
-        # What Django's close_if_unusable_or_obsolete() and close() leave.
-        self.health_check_done = False
-        self.run_on_commit = []
-        return True
 
     def _pool_park_clean(self, idle: bool = False) -> bool:
         """_close() in one step for a connection with nothing to clean up.
@@ -530,14 +514,16 @@ class PoolingMixin(PoolHooks):
         lease = pool.put_back(proxied, self.connection, idle)
         if not lease:
             return False
-        self._pool_remember(pool, proxied, lease)
+        state = self._pool_reconnect_state
+        if state is not None and state[0] is pool and state[4]:  # _pool_remember(), inline
+            self._pool_soft = (pool, proxied, lease)
         self._pool_proxied = None
         self._pool_current = None
         self.connection = None
         return True
 
     def _pool_remember(self, pool: AliasPool, proxied: Any, lease: int) -> None:
-        """Note the connection just parked under *lease* for _pool_reclaim(), if it may take it back."""
+        """Note the connection just parked under *lease* for ensure_connection() to take back, if it may."""
         state = self._pool_reconnect_state
         if state is not None and state[0] is pool and state[4]:
             self._pool_soft = (pool, proxied, lease)

@@ -211,6 +211,7 @@ class AliasPool:
         #: LIFO, for the next checkout: the hot path skips SQLAlchemy's
         #: checkout/checkin machinery (see park() and checkout()).
         self._parked = state.parked
+        self._parked_checkouts = state.parked_checkouts
         self._slots = state.slots
         self._connect = connect
         self._connect_failed = False
@@ -286,6 +287,7 @@ class AliasPool:
         state = self.state
         with self._lock:
             state.waiting += 1
+        handed = False  # a parked connection handed over while waiting: counted below
         try:
             if slots is not None:
                 deadline = start + self.options.timeout
@@ -304,9 +306,9 @@ class AliasPool:
                     if not got:
                         raise self._timed_out()
                     # A connection parked meanwhile, slot included.
-                    proxied = self._unpark(time.monotonic(), got)
+                    proxied = self._unpark(time.monotonic(), got, waited=True)
                     if proxied is not None:
-                        self._bump("checkouts")
+                        handed = True
                         return proxied
             try:
                 proxied = self._pool.connect()
@@ -324,6 +326,8 @@ class AliasPool:
             waited = time.monotonic() - start
             bucket = bisect_left(WAIT_BUCKETS_MS, waited * 1000.0)
             with self._lock:
+                if handed:
+                    self._counters["checkouts"] += 1
                 state.waiting -= 1
                 state.wait_count += 1
                 state.wait_sum += waited
@@ -366,22 +370,16 @@ class AliasPool:
         """
         if not self._parked:
             return None
-        return self._take_parked(time.monotonic() if now is None else now, None)
+        return self._unpark(time.monotonic() if now is None else now, None)
 
-    def _take_parked(self, now: float, proxied: Any) -> Any:
-        """_unpark(), counted as a checkout that did not wait (see stats())."""
-        proxied = self._unpark(now, proxied)
-        if proxied is not None:
-            next(self.state.parked_checkouts)
-        return proxied
-
-    def _unpark(self, now: float, proxied: Any) -> Any:
+    def _unpark(self, now: float, proxied: Any, waited: bool = False) -> Any:
         """Hand out a parked connection (the last one if *proxied* is None), or None.
 
         A parked connection is idle, clean, and still checked out of the
         QueuePool with its slot. One that must be pinged (idle for
         PRE_PING_IDLE), recycled or replaced goes back to the queue instead,
-        where the normal checkout deals with it.
+        where the normal checkout deals with it. Counted as a checkout that
+        did not wait (see stats()) unless *waited* (the caller counts it).
         """
         if proxied is None:
             try:
@@ -394,7 +392,7 @@ class AliasPool:
             self.return_unused(proxied)
             return None
         record = proxied._connection_record
-        info = info_of(record)
+        info: RecordInfo = record.info  # info_of(record), inline
         o = self.options
         poller = info.get("poller")  # the idle poll, inline when its poller is made
         # (_poll_now() inline for a libc pollfd: one call less per checkout)
@@ -412,7 +410,6 @@ class AliasPool:
             return None
         if (
             self.retired
-            or record is None
             or record.dbapi_connection is None
             or now >= info.get("recycle_at", now + 1.0)
             or self._pool._invalidate_time > record.starttime
@@ -424,6 +421,8 @@ class AliasPool:
         info["lease"] = next(_leases)
         stack = None if o.leak_detection_threshold is None else traceback.extract_stack(limit=32)
         self._held[id(record)] = Held(threading.current_thread(), stack, info.get("fd"), now)
+        if not waited:
+            next(self._parked_checkouts)
         return proxied
 
     def reclaim(self, proxied: Any, lease: int) -> Any:
@@ -440,7 +439,9 @@ class AliasPool:
         record = proxied._connection_record  # see pool_core._sqla
         if record is None:
             return None  # back in the queue since: not the session this wrapper left
-        info = info_of(record)  # the record's own: the same dict as long as *proxied* is checked out
+        info: RecordInfo = (
+            record.info
+        )  # info_of(record), inline: the same dict as long as *proxied* is checked out
         if info.get("lease") != lease:
             # Someone had it since (it may be theirs right now, or parked
             # again, or back in the queue): not the session this wrapper left.
@@ -462,7 +463,7 @@ class AliasPool:
             if not self._park(proxied, info):
                 self.return_unused(proxied)
             return None
-        return self._take_parked(time.monotonic(), proxied)
+        return self._unpark(time.monotonic(), proxied)
 
     def return_unused(self, proxied: Any) -> None:
         """Give a parked, or checked-out and unused, clean connection back to the QueuePool."""
