@@ -256,6 +256,31 @@ def test_drain_waits_for_checked_out_connections_then_closes_everything(engine):
     connections[alias].close()
 
 
+def test_a_connection_returned_while_drain_runs_is_closed_not_left_parked(engine):
+    """Regression: a return that found the pool not yet retired, and parked its
+    connection just after drain() had closed the parked ones, left it parked in
+    the closed pool: never closed, its server session open until the process ended."""
+    alias = engine.make_alias({"POOL_SIZE": 1, "MAX_OVERFLOW": 0})
+    with pool_core.pinned(alias):  # (transaction mode: still checked out after the query)
+        backend = engine.backend_id(alias)
+        pool = get_existing(alias)
+        park = pool._slots.park
+
+        def park_after_drain(conn):
+            pool.begin_drain()  # drain() ran between the return's look at the pool and the park
+            return park(conn)
+
+        pool._slots.park = park_after_drain
+        connections[alias].close()  # the return
+    try:
+        assert pool.retired
+        assert engine.wait_session_gone(backend)
+        assert pool._parked == []
+    finally:
+        pool_core.dispose(alias)
+        connections[alias].close()
+
+
 def test_drain_closes_idle_at_once_and_reports_what_is_still_checked_out(engine, caplog):
     import logging
 

@@ -496,8 +496,16 @@ class AliasPool:
         lease = info.get("lease", -1)
         if self._slots is None:
             self._parked.append(proxied)
-            return lease
-        return lease if self._slots.park(proxied) else 0
+        elif not self._slots.park(proxied):
+            return 0
+        if self.retired:
+            # Retired (drain(), dispose(), a settings change) since the look
+            # above: retire() may have emptied the parked list before this
+            # connection joined it. retire() sets retired first, so one of the
+            # two empties it. (Parked meanwhile counts as parked: the caller
+            # must not return the connection again.)
+            self._drain_parked()
+        return lease
 
     def _drain_parked(self) -> None:
         while True:
