@@ -514,9 +514,7 @@ class PoolingMixin(PoolHooks):
         lease = pool.put_back(proxied, self.connection, idle)
         if not lease:
             return False
-        state = self._pool_reconnect_state
-        if state is not None and state[0] is pool and state[4]:  # _pool_remember(), inline
-            self._pool_soft = (pool, proxied, lease)
+        self._pool_remember(pool, proxied, lease)
         self._pool_proxied = None
         self._pool_current = None
         self.connection = None

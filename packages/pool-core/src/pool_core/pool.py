@@ -439,9 +439,8 @@ class AliasPool:
         record = proxied._connection_record  # see pool_core._sqla
         if record is None:
             return None  # back in the queue since: not the session this wrapper left
-        info: RecordInfo = (
-            record.info
-        )  # info_of(record), inline: the same dict as long as *proxied* is checked out
+        # info_of(record), inline: the same dict as long as *proxied* is checked out.
+        info: RecordInfo = record.info
         if info.get("lease") != lease:
             # Someone had it since (it may be theirs right now, or parked
             # again, or back in the queue): not the session this wrapper left.
