@@ -205,8 +205,15 @@ def test_asgi_sync_to_async(eng, path, tmp_path):
             load = _wrk(url)
             if path == "/ants":
                 # Executor threads keep their checkouts after the load: the pool says so, naming the thread.
-                wait_until(lambda: PINNED_WARNING in out_path.read_text(errors="replace"), 20,
-                           "the pinned-slot warning")
+                def warned() -> bool:
+                    assert proc.poll() is None, out_path.read_text(errors="replace")[-3000:]
+                    return PINNED_WARNING in out_path.read_text(errors="replace")
+
+                try:
+                    wait_until(warned, 60, "the pinned-slot warning")
+                except AssertionError as e:  # who holds what, and where each holder is
+                    raise AssertionError(f"{e}; stats: {json.dumps(_stats(port), indent=1)}; server output: "
+                                         f"{out_path.read_text(errors='replace')[-3000:]}") from None
                 checked_out = _stats(port)["connections_checked_out"]
             else:
                 last: list[dict] = []
