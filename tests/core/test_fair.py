@@ -116,3 +116,58 @@ def test_a_waiter_that_got_in_line_while_a_connection_was_parked_gets_it(slots):
     assert granted.is_set() and granted.conn == "conn"
     assert slots.waiting() == 0
     assert list(slots._idle) == []
+
+
+# A garbage collection can start at any allocation, and raising an exception
+# allocates one. Under FairSlots' lock, a collection runs SQLAlchemy's finalizer
+# of a garbage-collected checkout, which returns its slot through release() on the
+# same thread: the CI runs of 4c46829 and 45e70fe hung a uvicorn server that way
+# (every checkout, and the event loop, blocked on the lock) after acquire() began
+# to pop the parked list under the lock and catch the IndexError of an empty one.
+
+
+class Parked(list):
+    """The parked list: counts pops; *collect* starts a collection at pop() that returns a dead thread's slot."""
+
+    def __init__(self, slots, collect=False, taken_meanwhile=False):
+        super().__init__()
+        self.slots, self.collect, self.taken_meanwhile, self.pops = slots, collect, taken_meanwhile, 0
+
+    def __bool__(self):
+        # taken_meanwhile: another thread's lock-free checkout takes the last
+        # parked connection between the look and the pop.
+        return self.taken_meanwhile or super().__len__() > 0
+
+    def pop(self, *args):
+        self.pops += 1
+        if self.collect and self.pops == 1:
+            self.slots.release()  # the finalizer, on this thread, inside acquire()'s lock
+        return super().pop(*args)
+
+
+def _acquire_in_a_thread(slots, timeout: float) -> list:
+    import threading
+
+    got: list = []
+    waiter = threading.Thread(target=lambda: got.append(slots.acquire(timeout)), daemon=True)
+    waiter.start()
+    waiter.join(10)
+    assert not waiter.is_alive(), "acquire() deadlocked on its own lock"
+    return got
+
+
+def test_acquire_does_not_pop_an_empty_parked_list_under_its_lock(slots):
+    # The pop of an empty list raises IndexError: an allocation, so a possible
+    # garbage collection, under the lock, on every checkout that has to wait.
+    slots._idle = Parked(slots)
+    assert _acquire_in_a_thread(slots, 0.01) == [False]  # nothing free: it waited, then timed out
+    assert slots._idle.pops == 0
+
+
+def test_a_collection_started_where_a_connection_was_taken_between_look_and_pop_does_not_deadlock(slots):
+    slots._idle = Parked(slots, collect=True, taken_meanwhile=True)
+    got = _acquire_in_a_thread(slots, 5)
+    assert slots._idle.pops >= 1  # the collection did run under the lock
+    # The slot it returned is the waiter's at once, not left unused until the timeout.
+    assert got == [True]
+    assert slots.waiting() == 0

@@ -47,8 +47,9 @@ class FairSlots:
     """A first-come, first-served counting semaphore.
 
     Nothing that may allocate a garbage-collected object runs under its
-    lock (see acquire()): a collection runs SQLAlchemy's finalizers, which
-    can come back here on the same thread.
+    lock where it can be helped (see acquire()): a collection runs
+    SQLAlchemy's finalizers, which can come back here on the same thread; the
+    lock is re-entrant for what cannot be helped.
 
     SQLAlchemy's queue lets a thread that just returned a connection take it
     again ahead of threads already waiting, which can starve a waiter into a
@@ -61,7 +62,13 @@ class FairSlots:
     def __init__(self, slots: int, idle: list[Any] | None = None) -> None:
         self._slots = slots
         self._free = slots
-        self._lock = threading.Lock()
+        # Re-entrant: a garbage collection that starts under the lock (at an
+        # allocation: see acquire() and _pop_idle()) runs SQLAlchemy's finalizer
+        # of a garbage-collected checkout, which comes back here through
+        # release() or park() on the same thread. Each step under the lock reads
+        # the state afresh after anything that may allocate, so a release or park
+        # that runs there is as if it ran just before.
+        self._lock = threading.RLock()
         self._waiters: deque[Grant] = deque()
         #: AliasPool's parked connections (they keep their slot); see park().
         self._idle: list[Any] = [] if idle is None else idle
@@ -166,9 +173,18 @@ class FairSlots:
             return False
 
     def _pop_idle(self) -> Any:
-        """The last parked connection, or None (others pop it without the lock: AliasPool._unpark)."""
+        """The last parked connection, or None (others pop it without the lock: AliasPool._unpark).
+
+        Called under the lock: it looks before it pops, because the IndexError of
+        an empty list is an allocation, which can start a garbage collection there
+        (see acquire()). Another thread can still empty the list between the look
+        and the pop: that rare IndexError is why the lock is re-entrant.
+        """
+        idle = self._idle
+        if not idle:
+            return None
         try:
-            return self._idle.pop()
+            return idle.pop()
         except IndexError:
             return None
 
