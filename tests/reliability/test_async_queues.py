@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import urllib.request
@@ -177,6 +178,18 @@ ASGI_VIEWS = {
 PINNED_WARNING = "keeps a connection checked out while it waits for work in a thread pool executor"
 
 
+def _threads_of(proc: subprocess.Popen, out_path: Path) -> str:
+    """The server's output, ending with every thread's stack (faulthandler, SIGUSR1: see webapp/settings)."""
+    before = len(out_path.read_bytes())
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGUSR1)
+        try:
+            wait_until(lambda: b"most recent call first" in out_path.read_bytes()[before:], 10, "the thread dump")
+        except AssertionError as e:
+            return f"({e})\n" + out_path.read_text(errors="replace")[-3000:]
+    return out_path.read_text(errors="replace")[-12000:]
+
+
 def _stats(port: int) -> dict:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/stats", timeout=30) as r:
         return json.loads(r.read())
@@ -211,9 +224,13 @@ def test_asgi_sync_to_async(eng, path, tmp_path):
 
                 try:
                     wait_until(warned, 60, "the pinned-slot warning")
-                except AssertionError as e:  # who holds what, and where each holder is
-                    raise AssertionError(f"{e}; stats: {json.dumps(_stats(port), indent=1)}; server output: "
-                                         f"{out_path.read_text(errors='replace')[-3000:]}") from None
+                except AssertionError as e:  # who holds what, and where each thread is
+                    try:
+                        held = json.dumps(_stats(port), indent=1)
+                    except OSError as no_answer:
+                        held = f"no answer: {no_answer}"
+                    raise AssertionError(f"{e}; stats: {held}; server output and threads: "
+                                         f"{_threads_of(proc, out_path)}") from None
                 checked_out = _stats(port)["connections_checked_out"]
             else:
                 last: list[dict] = []
@@ -228,7 +245,8 @@ def test_asgi_sync_to_async(eng, path, tmp_path):
                 try:
                     wait_until(returned, 90, "every connection back in the pool after the load")
                 except AssertionError as e:
-                    raise AssertionError(f"{e}; last stats: {json.dumps(last, indent=1)}") from None
+                    raise AssertionError(f"{e}; last stats: {json.dumps(last, indent=1)}; server output and "
+                                         f"threads: {_threads_of(proc, out_path)}") from None
                 checked_out = 0
             stats = _stats(port)
         finally:

@@ -6,9 +6,14 @@ each process appends one line per request to <pid>.log there),
 POOL_SITE_PG_DRIVER (psycopg | psycopg2), POOL_SITE_MYSQL_DRIVER (pymysql | mysqlclient).
 """
 
+import faulthandler
 import json
 import os
+import signal
 import sys
+
+# The tests send SIGUSR1 to a server that stops answering: every thread's stack goes to stderr.
+faulthandler.register(signal.SIGUSR1, all_threads=True)
 
 if os.environ.get("POOL_SITE_PG_DRIVER") == "psycopg2":
     sys.modules.setdefault("psycopg", None)  # Django falls back to psycopg2
