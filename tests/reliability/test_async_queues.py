@@ -179,14 +179,18 @@ PINNED_WARNING = "keeps a connection checked out while it waits for work in a th
 
 
 def _threads_of(proc: subprocess.Popen, out_path: Path) -> str:
-    """The server's output, ending with every thread's stack (faulthandler, SIGUSR1: see webapp/settings)."""
+    """The server's output, ending with every thread's stack (faulthandler: see webapp/settings).
+
+    A server that crashed printed them itself; one that runs is sent SIGUSR1.
+    """
+    if proc.poll() is not None:
+        return f"(the server exited with {proc.returncode})\n" + out_path.read_text(errors="replace")[-12000:]
     before = len(out_path.read_bytes())
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGUSR1)
-        try:
-            wait_until(lambda: b"most recent call first" in out_path.read_bytes()[before:], 10, "the thread dump")
-        except AssertionError as e:
-            return f"({e})\n" + out_path.read_text(errors="replace")[-3000:]
+    proc.send_signal(signal.SIGUSR1)
+    try:
+        wait_until(lambda: b"most recent call first" in out_path.read_bytes()[before:], 10, "the thread dump")
+    except AssertionError as e:
+        return f"({e})\n" + out_path.read_text(errors="replace")[-3000:]
     return out_path.read_text(errors="replace")[-12000:]
 
 

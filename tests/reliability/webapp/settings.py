@@ -12,7 +12,9 @@ import os
 import signal
 import sys
 
-# The tests send SIGUSR1 to a server that stops answering: every thread's stack goes to stderr.
+# Every thread's stack goes to stderr if the server crashes (a fatal signal), and when
+# the tests send SIGUSR1 to a server that stops answering.
+faulthandler.enable(all_threads=True)
 faulthandler.register(signal.SIGUSR1, all_threads=True)
 
 if os.environ.get("POOL_SITE_PG_DRIVER") == "psycopg2":
