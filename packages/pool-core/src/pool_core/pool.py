@@ -788,17 +788,22 @@ class AliasPool:
         slots = self._slots
         if slots is None:
             return
+        parked = self._parked
         while True:
             with slots._lock:
+                # Looks before it reads, as FairSlots._pop_idle(): no IndexError
+                # (an allocation) under the lock but in a race with a lock-free pop.
+                if not parked:
+                    return
                 try:
-                    proxied = self._parked[0]
+                    proxied = parked[0]
                 except IndexError:
                     return
                 since = info_of(proxied).get("last_used", now)
                 if since > cutoff:
                     return
                 try:
-                    self._parked.remove(proxied)
+                    parked.remove(proxied)
                 except ValueError:  # just handed out
                     continue
             info_of(proxied)["idle_since"] = since
