@@ -223,7 +223,7 @@ def test_asgi_sync_to_async(eng, path, tmp_path):
             if path == "/ants":
                 # Executor threads keep their checkouts after the load: the pool says so, naming the thread.
                 def warned() -> bool:
-                    assert proc.poll() is None, out_path.read_text(errors="replace")[-3000:]
+                    assert proc.poll() is None, "the server exited"  # its output: below
                     return PINNED_WARNING in out_path.read_text(errors="replace")
 
                 try:
@@ -240,6 +240,7 @@ def test_asgi_sync_to_async(eng, path, tmp_path):
                 last: list[dict] = []
 
                 def returned() -> bool:
+                    assert proc.poll() is None, "the server exited"  # its output: below
                     try:  # requests wrk gave up on may still be queued in the server
                         last[:] = [_stats(port)]
                     except OSError:
