@@ -606,3 +606,50 @@ def test_a_reclaim_that_finds_another_lease_leaves_the_parked_connections_alone(
         assert pool.reclaim(mine, lease) is mine  # its own lease: taken back
         assert list(pool._parked) == [parked[1]]
         pool.return_unused(mine)
+
+
+@pytest.mark.requires("short_reconnect")
+def test_a_reclaim_whose_connection_is_taken_between_look_and_pop_takes_nothing_else(engine):
+    """reclaim() looks at the last parked connection, then takes it. Another
+    checkout that takes that very connection in between (a thread switch
+    there) must not make reclaim() take the connection parked before it
+    instead, nor park again the one the other checkout now holds: one would
+    be lost with its slot, the other handed to two threads at once."""
+    import inspect
+    import sys
+
+    from pool_core.pool import AliasPool
+    from pool_core.registry import get_existing
+
+    lines, first = inspect.getsourcelines(AliasPool.reclaim)
+    pop_line = first + next(i for i, text in enumerate(lines) if "parked.pop()" in text)
+    alias = engine.make_alias({"POOL_SIZE": 2, "MAX_OVERFLOW": 0, "PRE_PING_IDLE": 60}, CONN_MAX_AGE=0)
+    with _two_wrappers(alias) as (first_wrapper, second_wrapper):
+        _both_parked(alias, first_wrapper, second_wrapper)
+        pool = get_existing(alias)
+        assert pool is not None and second_wrapper._pool_soft is not None
+        _, mine, lease = second_wrapper._pool_soft
+        other = pool._parked[0]
+        assert list(pool._parked) == [other, mine]
+        taken: list = []
+
+        def switch_at_the_pop(frame, event, arg):
+            if event == "line" and frame.f_lineno == pop_line and not taken:
+                taken.append(pool.checkout_parked())  # the other thread's checkout, right there
+            return switch_at_the_pop
+
+        def trace(frame, event, arg):
+            return switch_at_the_pop if frame.f_code is AliasPool.reclaim.__code__ else None
+
+        previous = sys.gettrace()
+        sys.settrace(trace)
+        try:
+            got = pool.reclaim(mine, lease)
+        finally:
+            sys.settrace(previous)
+        assert taken == [mine]  # the interleaving happened: the other checkout has it
+        assert got is None
+        assert list(pool._parked) == [other]  # still parked, not taken, and mine not parked again
+        pool.return_unused(mine)
+        s = pool_core.stats(alias)
+        assert (s["connections_created"], s["connections_idle"], s["connections_checked_out"]) == (2, 2, 0)

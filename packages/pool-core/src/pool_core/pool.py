@@ -449,9 +449,17 @@ class AliasPool:
             return None
         parked = self._parked
         try:
-            # Atomic, as the other takers' pop(): of two threads, one gets it.
+            # The take is one call, atomic as the other takers' pop(): of two
+            # threads, one gets it. What the look at the last one saw may be
+            # gone by the pop (a thread switch between the two), so the pop
+            # takes whatever is last and checks it is this one.
             if parked[-1] is proxied:
-                parked.pop()
+                got = parked.pop()
+                if got is not proxied:
+                    # Another checkout took this one meanwhile, and the pop got
+                    # the one parked before it: parked again, idle time kept.
+                    self._repark(got)
+                    return None
             else:
                 parked.remove(proxied)
         except (IndexError, ValueError):
@@ -459,10 +467,22 @@ class AliasPool:
         if info.get("lease") != lease:
             # Taken, used and parked again between the two reads: back where
             # it was, for anyone.
-            if not self._park(proxied, info):
-                self.return_unused(proxied)
+            self._repark(proxied)
             return None
         return self._unpark(time.monotonic(), proxied)
+
+    def _repark(self, proxied: Any) -> None:
+        """Put a parked connection that reclaim() took off the list but may not use back, as it was.
+
+        Its idle time and record stay as they are; a waiter that came in line
+        meanwhile gets it (FairSlots.park).
+        """
+        if self._slots is None:
+            self._parked.append(proxied)
+        else:
+            self._slots.park(proxied)
+        if self.retired:
+            self._drain_parked()  # retired meanwhile: see _park()
 
     def return_unused(self, proxied: Any) -> None:
         """Give a parked, or checked-out and unused, clean connection back to the QueuePool."""
