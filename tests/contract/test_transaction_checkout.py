@@ -88,6 +88,26 @@ def test_cursor_dropped_without_close_stops_pinning(tx):
     assert conn.connection is None and _held(alias) == 0
 
 
+def test_a_cursor_closed_on_another_thread_never_gives_the_owners_connection_back(tx):
+    """A cursor closed on a thread other than its wrapper's (a garbage collection
+    there finalising an abandoned iterator() whose generator closes it) must not
+    give back the connection the owner thread is using: that thread may be
+    between its checkout and its statement, and another would be handed the same
+    session. The owner's next release point gives it back."""
+    alias = tx.make_alias({**TX, "POOL_SIZE": 1, "MAX_OVERFLOW": 0})
+    conn = connections[alias]
+    cursor = conn.cursor()
+    cursor.execute("SELECT 1")
+    assert _held(alias) == 1
+    closer = threading.Thread(target=cursor.close)
+    closer.start()
+    closer.join()
+    assert conn.connection is not None and _held(alias) == 1  # still the owner's
+    with conn.cursor() as other:
+        other.execute("SELECT 1")  # the owner's release point
+    assert conn.connection is None and _held(alias) == 0
+
+
 def test_request_mode_is_unchanged(tx):
     alias = tx.make_alias({"CHECKOUT": "request", "POOL_SIZE": 1, "MAX_OVERFLOW": 0})
     conn = connections[alias]

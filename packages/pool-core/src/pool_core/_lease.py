@@ -39,6 +39,7 @@ path (the classes) stays exactly as it is.
 
 from __future__ import annotations
 
+import _thread
 import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -82,6 +83,11 @@ def maybe_release(db: Any) -> bool:
         or db._pool_lease_cursors
         or db._thread_sharing_count
         or db._pool_closing_for is not None
+        # Not on another thread: a cursor closed there (a garbage collection
+        # finalising an abandoned iterator()) would give back the connection
+        # the owner may be about to run a statement on. Its next release
+        # point does.
+        or db._thread_ident != _thread.get_ident()
     ):
         return False
     connection = db.connection
