@@ -500,7 +500,7 @@ def test_each_wrapper_takes_back_the_connection_it_parked(engine):
     with _two_wrappers(alias) as (first, second):
         _both_parked(alias, first, second)
         assert first._pool_soft is not None and second._pool_soft is not None
-        assert first._pool_soft[1] is not second._pool_soft[1]
+        assert first._pool_soft[1]() is not second._pool_soft[1]()
         mine = {_request(engine, alias, w): w for w in (first, second)}
         assert len(mine) == 2
         for _ in range(3):
@@ -595,7 +595,8 @@ def test_a_reclaim_that_finds_another_lease_leaves_the_parked_connections_alone(
         _both_parked(alias, first, second)
         pool = get_existing(alias)
         assert pool is not None and first._pool_soft is not None
-        _, mine, lease = first._pool_soft
+        _, ref, lease = first._pool_soft
+        mine = ref()
         parked = list(pool._parked)
         assert parked[0] is mine and len(parked) == 2
         last_used = [p.info["last_used"] for p in parked]
@@ -628,7 +629,8 @@ def test_a_reclaim_whose_connection_is_taken_between_look_and_pop_takes_nothing_
         _both_parked(alias, first_wrapper, second_wrapper)
         pool = get_existing(alias)
         assert pool is not None and second_wrapper._pool_soft is not None
-        _, mine, lease = second_wrapper._pool_soft
+        _, ref, lease = second_wrapper._pool_soft
+        mine = ref()
         other = pool._parked[0]
         assert list(pool._parked) == [other, mine]
         taken: list = []
@@ -653,3 +655,35 @@ def test_a_reclaim_whose_connection_is_taken_between_look_and_pop_takes_nothing_
         pool.return_unused(mine)
         s = pool_core.stats(alias)
         assert (s["connections_created"], s["connections_idle"], s["connections_checked_out"]) == (2, 2, 0)
+
+
+@pytest.mark.requires("short_reconnect")
+def test_the_connection_a_wrapper_remembers_does_not_keep_a_dead_threads_checkout(engine):
+    """A wrapper remembers the connection it parked last, to take it back first.
+    When another thread takes that connection and ends without returning it,
+    the remembering must not keep it from the garbage collector: the pool gets
+    it back (dead-thread reclamation), and a waiting checkout gets it."""
+    alias = engine.make_alias({"POOL_SIZE": 1, "MAX_OVERFLOW": 0, "TIMEOUT": 10}, CONN_MAX_AGE=0)
+    mine = engine.backend_id(alias)
+    connections[alias].close_if_unusable_or_obsolete()  # request end: parked, and remembered
+    assert connections[alias]._pool_soft is not None
+    took: list[int] = []
+    holder = threading.Thread(target=lambda: took.append(engine.backend_id(alias)))  # never returns it
+    holder.start()
+    holder.join()
+    assert took == [mine]
+    got: list[object] = []
+
+    def waiter() -> None:
+        try:
+            got.append(engine.backend_id(alias))
+        except DatabaseError as e:
+            got.append(e)
+        finally:
+            connections[alias].close()
+
+    w = threading.Thread(target=waiter)
+    w.start()
+    w.join()
+    assert got == [mine]  # the dead thread's connection, reclaimed; not a PoolTimeout
+    assert pool_core.stats(alias)["checkout_timeouts"] == 0

@@ -139,10 +139,12 @@ class PoolingMixin(PoolHooks):
     _pool_reconnect_state: _ReconnectState | None = None
     #: (pool, connection) _pool_reconnect() checked out for the full connect() it falls back to.
     _pool_pending: tuple[AliasPool, Any] | None = None
-    #: (pool, connection, lease) of the connection this wrapper parked last:
-    #: its next checkout takes it back first if nobody had it since
-    #: (AliasPool.reclaim; ensure_connection).
-    _pool_soft: tuple[AliasPool, Any, int] | None = None
+    #: (pool, weak reference to the connection, lease) of the connection this
+    #: wrapper parked last: its next checkout takes it back first if nobody had
+    #: it since (AliasPool.reclaim; ensure_connection). Weak: another thread may
+    #: take it and end without returning it; the garbage collector must then be
+    #: free to give it back (dead-thread reclamation).
+    _pool_soft: tuple[AliasPool, weakref.ref[Any], int] | None = None
     #: True while Django's connect() runs: only then may init_connection_state be skipped.
     _pool_connecting = False
     #: Set while Django's health-check methods run: why a close() happens.
@@ -322,7 +324,9 @@ class PoolingMixin(PoolHooks):
                 state = self._pool_reconnect_state
                 if state is not None and state[2] == _settings_changes and self.settings_dict == state[1]:
                     pool = soft[0]
-                    proxied = pool.reclaim(soft[1], soft[2])
+                    proxied = soft[1]()
+                    if proxied is not None:
+                        proxied = pool.reclaim(proxied, soft[2])
                     if proxied is not None:
                         if self.pool_driver_autocommit(proxied.dbapi_connection) is True:
                             self._pool_adopt_checkout(pool, proxied, True)
@@ -524,7 +528,7 @@ class PoolingMixin(PoolHooks):
         """Note the connection just parked under *lease* for ensure_connection() to take back, if it may."""
         state = self._pool_reconnect_state
         if state is not None and state[0] is pool and state[4]:
-            self._pool_soft = (pool, proxied, lease)
+            self._pool_soft = (pool, weakref.ref(proxied), lease)
 
     @async_unsafe
     def get_new_connection(self, conn_params: dict[str, Any]) -> Any:
