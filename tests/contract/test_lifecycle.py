@@ -369,6 +369,38 @@ def test_keepalive_pings_idle_connections_and_drops_dead_ones(engine):
     assert pool.shrink_idle(now + 10**6) == 0  # POOL_SIZE floor
 
 
+def test_keepalive_ping_while_an_overflow_connection_comes_back_keeps_the_bound(engine):
+    """IDLE_TIMEOUT=0 closes overflow connections on return through SQLAlchemy's
+    queue, which holds POOL_SIZE. One returned while keepalive has a queued
+    connection out for its ping can fill the queue: the pinged one is then
+    closed, not dropped while still counted, which would shrink the pool for good."""
+    alias = engine.make_alias(
+        {"POOL_SIZE": 1, "MAX_OVERFLOW": 1, "IDLE_TIMEOUT": 0, "KEEPALIVE_TIME": 30,
+         "PRE_PING_IDLE": 3600, "TIMEOUT": 10}
+    )
+    h = _Holders(engine, alias, 2)
+    h.give_back(0)  # into the queue (overflow is open: nothing is parked)
+    pool = get_existing(alias)
+    real_ping = pool._ping
+
+    def ping_while_the_overflow_one_comes_back(dbapi_connection):
+        h.give_back(1)  # as another thread would, mid-ping: the queue is full again
+        return real_ping(dbapi_connection)
+
+    pool._ping = ping_while_the_overflow_one_comes_back
+    # The one out for its ping (then closed: the queue was full), and the one
+    # that came back meanwhile (pinged, queued).
+    assert pool.keepalive(time.monotonic() + 31) == 2
+    assert h.errors == []
+    s = pool.stats()
+    assert (s["connections_open"], s["pings_failed"]) == (1, 0)
+    # Both connections of the bound can still be had at once.
+    again = _Holders(engine, alias, 2)
+    assert None not in again.ids
+    again.give_back_all()
+    assert pool_core.stats(alias)["checkout_timeouts"] == 0
+
+
 def test_housekeeper_sends_keepalives(engine):
     alias = engine.make_alias({"POOL_SIZE": 1, "MAX_OVERFLOW": 0, "KEEPALIVE_TIME": 0.1})
     backend = engine.backend_id(alias)

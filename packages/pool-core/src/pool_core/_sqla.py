@@ -19,6 +19,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any, Final, TypedDict
 
+from sqlalchemy.util.queue import Full
+
 #: RecordInfo key of the pool_session_signature() Django's set-up last ran under.
 INIT_DONE: Final = "django_init"
 
@@ -104,9 +106,20 @@ def take_any_queued(pool: Any) -> Any:
         return None
 
 
-def requeue(pool: Any, record: Any) -> None:
-    """Put an idle record (taken with take_queued(), or opened by open_queued()) into *pool*'s queue."""
-    pool._pool.put(record, False)
+def requeue(pool: Any, record: Any) -> bool:
+    """Put an idle record (taken with take_queued(), or opened by open_queued()) into *pool*'s queue.
+
+    The queue holds POOL_SIZE records; returns that meanwhile (an overflow
+    connection closed on return goes through the queue too) may have filled
+    it: the record is then closed, as SQLAlchemy's own checkin does, and False
+    returned. Dropped while still counted, it would shrink the pool for good.
+    """
+    try:
+        pool._pool.put(record, False)
+    except Full:
+        close_taken(pool, record)
+        return False
+    return True
 
 
 def close_taken(pool: Any, record: Any) -> None:
@@ -126,7 +139,7 @@ def invalidate_taken(pool: Any, record: Any) -> None:
 
 
 def open_queued(pool: Any) -> bool:
-    """Open one connection into *pool*'s queue; False if the pool is full. A connect error propagates."""
+    """Open one connection into *pool*'s queue; False if the pool or its queue is full. A connect error propagates."""
     if not pool._inc_overflow():
         return False
     try:
@@ -134,5 +147,4 @@ def open_queued(pool: Any) -> bool:
     except BaseException:
         pool._dec_overflow()
         raise
-    requeue(pool, record)
-    return True
+    return requeue(pool, record)
