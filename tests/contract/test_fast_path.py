@@ -109,6 +109,61 @@ def test_close_idle_and_dispose_close_parked_connections(engine):
     assert _wait_until(lambda: second not in engine.server_sessions())
 
 
+def test_a_checkout_during_close_idle_does_not_wait_for_the_connection_being_closed(engine):
+    """close_idle() takes an idle connection out of SQLAlchemy's queue to close it.
+    A checkout that comes meanwhile must not wait on the now empty queue for a
+    connection that will never come back (SQLAlchemy's full pool waits there, and
+    nothing wakes it when the closed one stops counting): it gets a new one."""
+    import os
+    import sys
+
+    from pool_core import _sqla
+
+    alias = engine.make_alias({"POOL_SIZE": 1, "MAX_OVERFLOW": 0, "TIMEOUT": 10})
+    engine.backend_id(alias)
+    connections[alias].close()  # the only connection: idle
+    got: list[object] = []
+
+    def checkout() -> None:
+        try:
+            got.append(engine.backend_id(alias))
+        except DatabaseError as e:
+            got.append(e)
+        finally:
+            connections[alias].close()
+
+    other = threading.Thread(target=checkout)
+    waits_in: list[str] = []
+    real_close_taken = _sqla.close_taken
+
+    def close_taken_while_a_checkout_comes(pool, record):
+        other.start()  # as another thread would, while the idle one is being closed
+
+        def waiting() -> bool:
+            frame = sys._current_frames().get(other.ident)
+            return frame is not None and frame.f_code.co_name == "wait"
+
+        assert _wait_until(waiting)
+        frame = sys._current_frames()[other.ident]
+        while frame is not None:
+            waits_in.append(frame.f_code.co_filename)
+            frame = frame.f_back
+        return real_close_taken(pool, record)
+
+    _sqla.close_taken = close_taken_while_a_checkout_comes
+    try:
+        pool_core.close_idle(alias)
+    finally:
+        _sqla.close_taken = real_close_taken
+    other.join(30)
+    # It waited for a slot (handed over once the close was done), not in
+    # SQLAlchemy's queue, which only a TIMEOUT would have let it leave.
+    assert waits_in and not [f for f in waits_in if f.endswith(os.path.join("sqlalchemy", "util", "queue.py"))]
+    assert len(got) == 1 and isinstance(got[0], int), got  # a new connection, not a PoolTimeout
+    s = pool_core.stats(alias)
+    assert (s["connections_created"], s["checkout_timeouts"]) == (2, 0)
+
+
 def test_returned_connection_goes_to_a_waiter_not_to_the_parked_ones(engine):
     """With a thread waiting, a returned connection is handed over, never parked."""
     alias = engine.make_alias({"POOL_SIZE": 1, "MAX_OVERFLOW": 0, "TIMEOUT": 20})

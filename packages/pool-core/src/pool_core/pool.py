@@ -931,13 +931,26 @@ class AliasPool:
         return len(held)
 
     def close_idle(self) -> None:
-        """Close every idle connection now; the bound and the pool stay intact."""
+        """Close every idle connection now; the bound and the pool stay intact.
+
+        In a live pool each is taken out of the queue with a free slot in hand,
+        as shrink_idle() does: a checkout meanwhile then waits for a slot, not
+        in SQLAlchemy's emptied queue for a connection that is being closed
+        (nothing would wake it before TIMEOUT). With every slot in use (threads
+        waiting) the rest are left to them. A retired pool hands nothing out:
+        all are closed.
+        """
         self._drain_parked()
-        while True:
-            record = _sqla.take_any_queued(self._pool)
-            if record is None:
-                break
-            _sqla.close_taken(self._pool, record)
+        slots = None if self.retired else self._slots
+        while slots is None or slots.try_acquire():
+            try:
+                record = _sqla.take_any_queued(self._pool)
+                if record is None:
+                    break
+                _sqla.close_taken(self._pool, record)
+            finally:
+                if slots is not None:
+                    slots.release()
 
     def shrink_idle(self, now: float | None = None) -> int:
         """Close connections idle longer than IDLE_TIMEOUT, down to POOL_SIZE (or MIN_IDLE).
