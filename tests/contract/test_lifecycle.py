@@ -410,6 +410,48 @@ def test_housekeeper_sends_keepalives(engine):
     assert pool_core.stats(alias)["pings_failed"] == 0
 
 
+def test_a_return_racing_a_dispose_is_neither_left_open_nor_counted_for_ever(engine):
+    """dispose() (or drain(), or a settings change) between a returning connection's
+    checkin bookkeeping and SQLAlchemy putting it into the queue: the connection
+    used to land in the disposed queue, its server session open for the process's
+    life, and to be counted as checked out of the replaced pool for ever."""
+    import sys
+
+    from pool_core.pool import AliasPool
+
+    alias = engine.make_alias({"POOL_SIZE": 1, "MAX_OVERFLOW": 0, "PRE_PING_IDLE": 3600})
+    backend = engine.backend_id(alias)
+    connections[alias].close()
+    pool = get_existing(alias)
+    proxied = pool.checkout()  # the parked one
+    disposed: list[bool] = []
+
+    def dispose_as_the_checkin_bookkeeping_returns(frame, event, arg):
+        if event == "return" and not disposed:
+            disposed.append(True)
+            pool_core.dispose(alias)  # as another thread would, right there
+        return dispose_as_the_checkin_bookkeeping_returns
+
+    def trace(frame, event, arg):
+        if frame.f_code is AliasPool._on_checkin.__code__:
+            return dispose_as_the_checkin_bookkeeping_returns
+        return None
+
+    previous = sys.gettrace()
+    sys.settrace(trace)
+    try:
+        pool.return_unused(proxied)  # through SQLAlchemy's checkin
+    finally:
+        sys.settrace(previous)
+    assert disposed == [True]
+    assert engine.wait_session_gone(backend)  # closed, not left in the disposed queue
+    with pool_core.pinned(alias):  # held in CHECKOUT="transaction" too
+        assert engine.backend_id(alias) != backend  # a new pool, a new connection
+        assert pool_core.stats(alias)["connections_checked_out"] == 1  # that one only
+    connections[alias].close()
+    assert pool_core.stats(alias)["connections_checked_out"] == 0
+
+
 def test_keepalive_racing_a_dispose_closes_the_connection(engine):
     """A connection out of the queue for its keepalive ping when the pool is retired is closed.
 

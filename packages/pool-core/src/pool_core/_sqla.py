@@ -19,7 +19,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any, Final, TypedDict
 
-from sqlalchemy.util.queue import Full
+from sqlalchemy.pool import QueuePool
+from sqlalchemy.util.queue import Empty, Full
 
 #: RecordInfo key of the pool_session_signature() Django's set-up last ran under.
 INIT_DONE: Final = "django_init"
@@ -64,6 +65,8 @@ class RecordInfo(TypedDict, total=False):
     reset_by_reconnect: bool
     #: A query on it was cut off by QUERY_TIMEOUT: never reused.
     query_timed_out: bool
+    #: Checked out of the QueuePool by a checkout whose listeners completed (AliasPool._out).
+    counted_out: bool
     #: Number of its last hand-out (pool._leases): AliasPool.reclaim() knows by it
     #: that nobody had the connection since a wrapper parked it.
     lease: int
@@ -148,3 +151,36 @@ def open_queued(pool: Any) -> bool:
         pool._dec_overflow()
         raise
     return requeue(pool, record)
+
+
+class RetirableQueuePool(QueuePool):
+    """A QueuePool that closes what is returned into it once it is retired.
+
+    SQLAlchemy runs the checkin listeners, then puts the record into the queue.
+    A retire() (dispose(), drain(), a settings change) in between disposes the
+    queue before the put: the connection would then sit in the disposed queue,
+    open, for the rest of the process. retire() sets *retired* before it
+    disposes, and a return looks at it after its put, so of the two, one
+    closes it.
+    """
+
+    #: SQLAlchemy's logger names, as for QueuePool itself: its "sqlalchemy"
+    #: logger's level (WARN unless configured) and ECHO apply unchanged.
+    _sqla_logger_namespace = "sqlalchemy.pool.impl.QueuePool"
+
+    retired = False
+
+    def _do_return_conn(self, record: Any) -> None:
+        super()._do_return_conn(record)
+        if self.retired:
+            close_queued(self)
+
+
+def close_queued(pool: Any) -> None:
+    """Close every record in *pool*'s queue (a retired pool's: none counts any more)."""
+    while True:
+        try:
+            record = pool._pool.get(False)
+        except Empty:
+            return
+        record.close()

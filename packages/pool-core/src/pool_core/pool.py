@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import event
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.pool import QueuePool
 
 from . import _fork, _housekeeper, _leaks, _sqla
 from ._fair import CLOSED, SHED, FairSlots
@@ -193,6 +192,10 @@ class AliasPool:
         self.description = description  # no password, ever
         self.pid = os.getpid()
         self.retired = False
+        #: Connections checked out of the QueuePool (parked ones included),
+        #: counted by the checkout and checkin listeners under the lock, so that
+        #: retire() reads a count no return in progress can miss.
+        self._out = 0
         #: Connections still checked out of this pool since it was retired.
         self._retired_out = 0
         #: Set by drain(): checkouts fail with PoolError.
@@ -226,7 +229,7 @@ class AliasPool:
         size, overflow = options.pool_size, options.max_overflow
         if self._keeps_overflow and bound is not None:
             size, overflow = bound, 0
-        self._pool = QueuePool(
+        self._pool = _sqla.RetirableQueuePool(
             self._open,
             pool_size=size,
             max_overflow=overflow,
@@ -613,7 +616,10 @@ class AliasPool:
                 )
                 raise sa_exc.InvalidatePoolError("pre-ping failed")
             info.pop("suspect", None)
-        self._bump("checkouts")
+        info["counted_out"] = True  # for _on_checkin: a checkout that completed
+        with self._lock:
+            self._counters["checkouts"] += 1
+            self._out += 1
         info["lease"] = next(_leases)
         stack = None if o.leak_detection_threshold is None else traceback.extract_stack(limit=32)
         self._held[id(record)] = Held(threading.current_thread(), stack, info.get("fd"))
@@ -754,14 +760,22 @@ class AliasPool:
         if info.pop("slot", False) and self._slots is not None:
             self._slots.release()
         self._held.pop(id(record), None)
-        if self.retired:
-            with self._lock:
+        # (A checkout that failed in its listeners is checked in without
+        # having been counted.)
+        counted = info.pop("counted_out", False)
+        with self._lock:
+            # Under the lock with retire()'s count: either that count still
+            # includes this connection and this decrements it, or it no longer does.
+            if counted:
+                self._out -= 1
+            retired = self.retired
+            if retired and counted:
                 self._retired_out -= 1
         if dbapi_connection is None or info.get("foreign"):
             return
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug("pool %r: connection returned", self.alias)
-        if self.retired:
+        if retired:
             record.invalidate(soft=False)
 
     def _on_close(self, dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
@@ -791,13 +805,15 @@ class AliasPool:
 
     def retire(self) -> None:
         """Close idle connections now and close checked-out ones on return."""
-        self.retired = True
-        self._drain_parked()
         with self._lock:
-            # QueuePool forgets its checked-out connections when disposed: count them here.
-            self._retired_out = self._pool.checkedout()
+            self.retired = True
+            # QueuePool forgets its checked-out connections when disposed: count
+            # them here (parked ones included: draining them below counts down).
+            self._retired_out = self._out
             if self._retired_out > 0:
                 self.state.retired.append(self)
+        self._pool.retired = True  # before dispose(): see RetirableQueuePool
+        self._drain_parked()
         self._pool.dispose()
 
     def _queue_parked_idle_since(self, cutoff: float, now: float) -> None:
@@ -938,10 +954,13 @@ class AliasPool:
         in SQLAlchemy's emptied queue for a connection that is being closed
         (nothing would wake it before TIMEOUT). With every slot in use (threads
         waiting) the rest are left to them. A retired pool hands nothing out:
-        all are closed.
+        all are closed, and counted down by nobody (its dispose() forgot them).
         """
         self._drain_parked()
-        slots = None if self.retired else self._slots
+        if self.retired:
+            _sqla.close_queued(self._pool)
+            return
+        slots = self._slots
         while slots is None or slots.try_acquire():
             try:
                 record = _sqla.take_any_queued(self._pool)
