@@ -224,3 +224,24 @@ def test_a_password_echoed_by_the_server_is_masked(engine, login_with_password, 
     assert f"DATABASES[{alias!r}]" in message and "nodb" in message, message  # the server's own text
     assert SECRET not in message and "********" in message, message
     assert SECRET not in caplog.text
+
+
+@pytest.mark.parametrize("logging_on", ["ECHO", "sqlalchemy.pool at DEBUG"])
+def test_a_password_echoed_by_the_server_is_masked_in_sqlalchemys_pool_log(
+    engine, login_with_password, logging_on, caplog
+):
+    """SQLAlchemy's pool logs a failed connect with the driver's message ("Error on
+    connect(): ..."), which quotes the password the server echoed back: masked
+    there too, with POOL_OPTIONS["ECHO"] = "debug" or the sqlalchemy.pool logger at DEBUG."""
+    caplog.set_level(logging.DEBUG)
+    options = {"POOL_SIZE": 1}
+    if logging_on == "ECHO":
+        options["ECHO"] = "debug"
+    else:
+        caplog.set_level(logging.DEBUG, logger="sqlalchemy.pool")
+    alias = engine.make_alias(options, NAME=f"nodb_{SECRET}", **login_with_password)
+    with pytest.raises(DatabaseError):
+        connections[alias].ensure_connection()
+    logged = [r for r in caplog.records if r.name.startswith("sqlalchemy.pool")]
+    assert any("Error on connect" in r.getMessage() for r in logged)  # SQLAlchemy did log it
+    assert SECRET not in caplog.text

@@ -6,11 +6,12 @@ driver's or server's text may carry the password.
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import Any
 from urllib.parse import quote
 
-__all__ = ["MASK", "mask_password"]
+__all__ = ["MASK", "mask_password", "mask_pool_logs"]
 
 MASK = "********"
 
@@ -74,3 +75,50 @@ def mask_password(text: str, password: Any) -> str:
         if _distinctive(password):
             text = text.replace(spelled, MASK)
     return text
+
+
+#: SQLAlchemy's pool logger (ECHO, or "sqlalchemy" logging set to DEBUG); each
+#: alias's pool logs to a child named after the alias when ECHO is on.
+_SQLA_POOL_LOGGER = "sqlalchemy.pool.impl.QueuePool"
+
+
+class _PoolLogMask(logging.Filter):
+    """Masks the passwords of the aliases' pools in what SQLAlchemy's pool loggers log.
+
+    SQLAlchemy logs a failed connect as "Error on connect(): <the driver's
+    message>", which can quote the password back (a database name the server
+    echoes). A record of an alias's own logger is masked with that alias's
+    password; one of the shared logger with every password known.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.passwords: dict[str, Any] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        passwords = self.passwords
+        if not passwords:
+            return True
+        own = passwords.get(record.name[len(_SQLA_POOL_LOGGER) + 1 :])
+        text = masked = record.getMessage()
+        for password in [own] if own else set(passwords.values()):
+            masked = mask_password(masked, password)
+        if masked != text:
+            record.msg, record.args = masked, None
+        return True
+
+
+_pool_log_mask = _PoolLogMask()
+
+
+def mask_pool_logs(alias: str, password: Any) -> None:
+    """Mask *password* in what SQLAlchemy's pool loggers log for *alias* (idempotent)."""
+    if not password:
+        return
+    if _pool_log_mask.passwords.get(alias) == password:
+        return
+    _pool_log_mask.passwords[alias] = password
+    for name in (_SQLA_POOL_LOGGER, f"{_SQLA_POOL_LOGGER}.{alias}"):
+        logger = logging.getLogger(name)
+        if _pool_log_mask not in logger.filters:
+            logger.addFilter(_pool_log_mask)

@@ -19,7 +19,7 @@ from django.db.backends.signals import connection_created
 from django.utils.asyncio import async_unsafe
 
 from . import registry
-from ._masking import mask_password
+from ._masking import mask_password, mask_pool_logs
 from ._sqla import INIT_DONE as _INIT_DONE
 from ._sqla import info_of
 from .deadline import DeadlineCursorDebugWrapper, DeadlineCursorWrapper, run_with_deadline
@@ -557,6 +557,7 @@ class PoolingMixin(PoolHooks):
                     raise RuntimeError("no DatabaseWrapper to open a connection with")
                 return wrapper._pool_connect_physical(connect_params)
 
+            mask_pool_logs(self.alias, self.settings_dict.get("PASSWORD"))
             pool = registry.get_pool(self, key, connect, self.pool_description(conn_params))
         pending, self._pool_pending = self._pool_pending, None
         if pending is not None and pending[0] is pool:
