@@ -410,6 +410,36 @@ def test_housekeeper_sends_keepalives(engine):
     assert pool_core.stats(alias)["pings_failed"] == 0
 
 
+def test_the_bound_holds_across_dispose_while_connections_are_checked_out(engine):
+    """dispose() closes idle connections now and checked-out ones when they come
+    back; until then those still count towards the alias's bound, as across a
+    settings change: the next pool does not open more beside them."""
+    alias = engine.make_alias({"POOL_SIZE": 1, "MAX_OVERFLOW": 0, "TIMEOUT": 30})
+    held = _Holders(engine, alias, 1)
+    before = pool_core.stats(alias)["checkouts"]
+    pool_core.dispose(alias)
+    got: list[int] = []
+
+    def checkout() -> None:
+        try:
+            got.append(engine.backend_id(alias))
+        finally:
+            connections[alias].close()
+
+    t = threading.Thread(target=checkout)
+    t.start()
+    try:
+        assert _wait_until(
+            lambda: got or (get_existing(alias) is not None and pool_core.stats(alias)["threads_waiting"] == 1)
+        )
+        assert got == []  # it waits for the slot the old pool's connection holds
+    finally:
+        held.give_back_all()
+        t.join(30)
+    assert len(got) == 1 and got[0] != held.ids[0]  # a new pool's connection, once the old one closed
+    assert pool_core.stats(alias)["checkouts"] > before  # the alias's counters went on
+
+
 def test_a_return_racing_a_dispose_is_neither_left_open_nor_counted_for_ever(engine):
     """dispose() (or drain(), or a settings change) between a returning connection's
     checkin bookkeeping and SQLAlchemy putting it into the queue: the connection

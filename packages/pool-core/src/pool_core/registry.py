@@ -11,11 +11,14 @@ from typing import Any
 
 from . import _housekeeper
 from .options import parse_options
-from .pool import AliasPool
+from .pool import AliasPool, AliasState
 
 logger = logging.getLogger("pool_core")
 
 _pools: dict[str, AliasPool] = {}
+#: The AliasState of each alias whose pool dispose() removed: the next pool of
+#: the alias takes it over (its bound, its checkouts still out, its counters).
+_disposed: dict[str, AliasState] = {}
 _lock = threading.RLock()
 _tls = threading.local()
 
@@ -65,7 +68,9 @@ def get_pool(
         if pool is not None and pool.key == key and pool.pid == os.getpid():
             return pool
         options = parse_options(alias, wrapper.settings_dict.get("POOL_OPTIONS"))
-        state = pool.state if pool is not None and pool.pid == os.getpid() else None
+        state = pool.state if pool is not None else _disposed.pop(alias, None)
+        if state is not None and state.pid != os.getpid():
+            state = None
         new = AliasPool(alias, options, type(wrapper), connect, key, description, state)
         if pool is not None:
             if pool.pid == os.getpid():
@@ -108,7 +113,10 @@ def close_idle(alias: str | None = None) -> None:
 def dispose(alias: str | None = None) -> None:
     """Retire the pools (all aliases, or one); the next checkout makes new ones.
 
-    Connections still checked out are closed when they are returned.
+    Connections still checked out are closed when they are returned. Until
+    then they count towards the alias's bound, and the alias's counters go
+    on, as across a settings change (not after drain(): the next pool
+    starts afresh).
     """
     with _lock:
         for name in list(_pools):
@@ -116,6 +124,8 @@ def dispose(alias: str | None = None) -> None:
                 pool = _pools.pop(name)
                 if pool.pid == os.getpid():
                     pool.retire()
+                    if not pool.draining:
+                        _disposed[name] = pool.state
                 else:
                     pool.forget_after_fork()
 
@@ -209,6 +219,7 @@ def _after_fork_in_child() -> None:
     for pool in list(_pools.values()):
         pool.forget_after_fork()
     _pools.clear()
+    _disposed.clear()
     # The forking thread's own Django connections survive the fork; detach
     # them so that the child opens its own.
     try:
