@@ -147,6 +147,24 @@ class Engine:
             cursor.execute(self.id_sql)
             return int(cursor.fetchone()[0])
 
+    def backend_id_thread(self, alias: str) -> tuple[Any, list[Any]]:
+        """A thread (not started) that runs one request on *alias*: [its backend id] or [the DatabaseError]."""
+        import threading
+
+        from django.db import DatabaseError
+
+        got: list[Any] = []
+
+        def request() -> None:
+            try:
+                got.append(self.backend_id(alias))
+            except DatabaseError as e:
+                got.append(e)
+            finally:
+                connections[alias].close()
+
+        return threading.Thread(target=request), got
+
     def wait_session_gone(self, backend_id: int, seconds: float = 15.0) -> bool:
         """True once the server no longer lists *backend_id*; False after *seconds*.
 

@@ -122,17 +122,7 @@ def test_a_checkout_during_close_idle_does_not_wait_for_the_connection_being_clo
     alias = engine.make_alias({"POOL_SIZE": 1, "MAX_OVERFLOW": 0, "TIMEOUT": 10})
     engine.backend_id(alias)
     connections[alias].close()  # the only connection: idle
-    got: list[object] = []
-
-    def checkout() -> None:
-        try:
-            got.append(engine.backend_id(alias))
-        except DatabaseError as e:
-            got.append(e)
-        finally:
-            connections[alias].close()
-
-    other = threading.Thread(target=checkout)
+    other, got = engine.backend_id_thread(alias)
     waits_in: list[str] = []
     real_close_taken = _sqla.close_taken
 
@@ -547,6 +537,16 @@ def _both_parked(alias: str, first, second) -> None:
     second.close_if_unusable_or_obsolete()
 
 
+def _remembered(alias: str, wrapper) -> tuple:
+    """The alias's pool, and the connection *wrapper* parked last (it remembers it) with its lease."""
+    from pool_core.registry import get_existing
+
+    pool = get_existing(alias)
+    assert pool is not None and wrapper._pool_soft is not None
+    _, ref, lease = wrapper._pool_soft
+    return pool, ref(), lease
+
+
 @pytest.mark.requires("short_reconnect")
 def test_each_wrapper_takes_back_the_connection_it_parked(engine):
     """With two connections parked, each wrapper's next request gets its own
@@ -643,15 +643,10 @@ def test_a_reclaim_that_finds_another_lease_leaves_the_parked_connections_alone(
     one) does not take it off the parked list only to put it back: the list
     keeps its order (the one parked last is still handed out next) and the
     connection its idle time (PRE_PING_IDLE counts from its real last use)."""
-    from pool_core.registry import get_existing
-
     alias = engine.make_alias({"POOL_SIZE": 2, "MAX_OVERFLOW": 0, "PRE_PING_IDLE": 60}, CONN_MAX_AGE=0)
     with _two_wrappers(alias) as (first, second):
         _both_parked(alias, first, second)
-        pool = get_existing(alias)
-        assert pool is not None and first._pool_soft is not None
-        _, ref, lease = first._pool_soft
-        mine = ref()
+        pool, mine, lease = _remembered(alias, first)
         parked = list(pool._parked)
         assert parked[0] is mine and len(parked) == 2
         last_used = [p.info["last_used"] for p in parked]
@@ -675,17 +670,13 @@ def test_a_reclaim_whose_connection_is_taken_between_look_and_pop_takes_nothing_
     import sys
 
     from pool_core.pool import AliasPool
-    from pool_core.registry import get_existing
 
     lines, first = inspect.getsourcelines(AliasPool.reclaim)
     pop_line = first + next(i for i, text in enumerate(lines) if "parked.pop()" in text)
     alias = engine.make_alias({"POOL_SIZE": 2, "MAX_OVERFLOW": 0, "PRE_PING_IDLE": 60}, CONN_MAX_AGE=0)
     with _two_wrappers(alias) as (first_wrapper, second_wrapper):
         _both_parked(alias, first_wrapper, second_wrapper)
-        pool = get_existing(alias)
-        assert pool is not None and second_wrapper._pool_soft is not None
-        _, ref, lease = second_wrapper._pool_soft
-        mine = ref()
+        pool, mine, lease = _remembered(alias, second_wrapper)
         other = pool._parked[0]
         assert list(pool._parked) == [other, mine]
         taken: list = []
@@ -727,17 +718,7 @@ def test_the_connection_a_wrapper_remembers_does_not_keep_a_dead_threads_checkou
     holder.start()
     holder.join()
     assert took == [mine]
-    got: list[object] = []
-
-    def waiter() -> None:
-        try:
-            got.append(engine.backend_id(alias))
-        except DatabaseError as e:
-            got.append(e)
-        finally:
-            connections[alias].close()
-
-    w = threading.Thread(target=waiter)
+    w, got = engine.backend_id_thread(alias)
     w.start()
     w.join()
     assert got == [mine]  # the dead thread's connection, reclaimed; not a PoolTimeout

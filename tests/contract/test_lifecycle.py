@@ -184,15 +184,7 @@ def test_max_waiting_refuses_a_checkout_at_once(engine, caplog):
     caplog.set_level(logging.WARNING, logger="pool_core")
     alias = engine.make_alias({"POOL_SIZE": 1, "MAX_OVERFLOW": 0, "TIMEOUT": 60, "MAX_WAITING": 1})
     holder = _Holders(engine, alias, 1)
-    got: list[int] = []
-
-    def wait_turn() -> None:
-        try:
-            got.append(engine.backend_id(alias))
-        finally:
-            connections[alias].close()
-
-    waiter = threading.Thread(target=wait_turn)
+    waiter, got = engine.backend_id_thread(alias)
     waiter.start()
     try:
         assert _wait_until(lambda: _queued(alias) == 1)
@@ -418,15 +410,7 @@ def test_the_bound_holds_across_dispose_while_connections_are_checked_out(engine
     held = _Holders(engine, alias, 1)
     before = pool_core.stats(alias)["checkouts"]
     pool_core.dispose(alias)
-    got: list[int] = []
-
-    def checkout() -> None:
-        try:
-            got.append(engine.backend_id(alias))
-        finally:
-            connections[alias].close()
-
-    t = threading.Thread(target=checkout)
+    t, got = engine.backend_id_thread(alias)
     t.start()
     try:
         assert _wait_until(
