@@ -353,3 +353,25 @@ def test_connection_killed_while_idle_is_replaced_within_pre_ping_idle(engine):
     engine.backend_id(alias)
     connections[alias].close()
     assert pool_core.stats(alias)["pings"] == 1
+
+
+def test_a_checkout_whose_pings_keep_failing_raises_djangos_error(engine):
+    """SQLAlchemy gives a checkout two tries when the pool's ping fails (the old
+    connection, then a new one), then raises its own InvalidRequestError: a
+    database that accepts connections but fails every ping (overloaded, a
+    PgBouncer whose server is down) must give Django's OperationalError naming
+    the alias instead."""
+    from pool_core.registry import get_existing
+
+    alias = engine.make_alias({"POOL_SIZE": 1, "MAX_OVERFLOW": 0, "PRE_PING_IDLE": 0})
+    engine.backend_id(alias)
+    connections[alias].close()
+    pool = get_existing(alias)
+    pool._ping = lambda dbapi_connection: False
+    with pytest.raises(OperationalError) as info:
+        connections[alias].ensure_connection()
+    assert repr(alias) in str(info.value)
+    assert pool_core.stats(alias)["connections_checked_out"] == 0
+    del pool._ping  # the database answers again: the next checkout works
+    engine.backend_id(alias)
+    connections[alias].close()

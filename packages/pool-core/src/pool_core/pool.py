@@ -319,6 +319,17 @@ class AliasPool:
                 if slots is not None:
                     slots.release()
                 raise self._timed_out() from None
+            except sa_exc.SQLAlchemyError as e:
+                # SQLAlchemy gives up after the connection and its replacement
+                # both failed the checkout's check (the ping, RECYCLE):
+                # InvalidRequestError("This connection is closed").
+                if slots is not None:
+                    slots.release()
+                raise PoolError(
+                    f"Connection pool for database alias {self.alias!r}: no working connection: "
+                    "a pooled connection and a new one both failed the checkout's ping; the "
+                    f"database accepts connections but does not answer ({type(e).__name__})."
+                ) from None
             except BaseException:
                 if slots is not None:
                     slots.release()
