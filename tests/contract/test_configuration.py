@@ -224,6 +224,12 @@ def test_a_password_echoed_by_the_server_is_masked(engine, login_with_password, 
     assert f"DATABASES[{alias!r}]" in message and "nodb" in message, message  # the server's own text
     assert SECRET not in message and "********" in message, message
     assert SECRET not in caplog.text
+    # Nor in the traceback shown for it (Django's debug page, Sentry, a log's
+    # exc_info), which includes the driver's error it was raised from.
+    import traceback
+
+    shown = "".join(traceback.format_exception(info.value))
+    assert "nodb" in shown and SECRET not in shown, shown
 
 
 @pytest.mark.parametrize("logging_on", ["ECHO", "sqlalchemy.pool at DEBUG"])

@@ -11,7 +11,7 @@ import re
 from typing import Any
 from urllib.parse import quote
 
-__all__ = ["MASK", "mask_password", "mask_pool_logs"]
+__all__ = ["MASK", "mask_exception", "mask_password", "mask_pool_logs"]
 
 MASK = "********"
 
@@ -75,6 +75,23 @@ def mask_password(text: str, password: Any) -> str:
         if _distinctive(password):
             text = text.replace(spelled, MASK)
     return text
+
+
+def mask_exception(error: BaseException, password: Any) -> None:
+    """Mask *password* in *error*'s string arguments, in place.
+
+    For a driver's error kept as the ``__cause__`` of the Django error raised
+    from it: a traceback (Django's debug page, Sentry, a log's exc_info) shows
+    it with ``str()``, which drivers build from the arguments; its other
+    attributes (SQLSTATE, error codes) stay as they are.
+    """
+    try:
+        args = error.args
+        masked = tuple(mask_password(a, password) if isinstance(a, str) else a for a in args)
+        if masked != args:
+            error.args = masked
+    except Exception:  # an exception type with read-only args: its text stays the driver's
+        pass
 
 
 #: SQLAlchemy's pool logger (ECHO, or "sqlalchemy" logging set to DEBUG); each

@@ -19,7 +19,7 @@ from django.db.backends.signals import connection_created
 from django.utils.asyncio import async_unsafe
 
 from . import registry
-from ._masking import mask_password, mask_pool_logs
+from ._masking import mask_exception, mask_password, mask_pool_logs
 from ._sqla import INIT_DONE as _INIT_DONE
 from ._sqla import info_of
 from .deadline import DeadlineCursorDebugWrapper, DeadlineCursorWrapper, run_with_deadline
@@ -592,6 +592,7 @@ class PoolingMixin(PoolHooks):
         from django.db import utils
 
         message = mask_password(str(error).strip(), self.settings_dict.get("PASSWORD"))
+        mask_exception(error, self.settings_dict.get("PASSWORD"))  # raised from it: its traceback shows it
         django_class = getattr(utils, type(error).__name__, None)
         if not (isinstance(django_class, type) and issubclass(django_class, utils.DatabaseError)):
             django_class = utils.OperationalError
@@ -612,6 +613,7 @@ class PoolingMixin(PoolHooks):
 
         s = self.settings_dict
         message = mask_password(f"{type(error).__name__}: {error}".strip(), s.get("PASSWORD"))
+        mask_exception(error, s.get("PASSWORD"))  # raised from it: its traceback shows it
         alias = self.alias
         config_os_errors = (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError)
         if isinstance(error, OSError) and not isinstance(error, config_os_errors):
