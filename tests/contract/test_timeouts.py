@@ -111,6 +111,30 @@ def test_ping_against_a_frozen_peer_fails_and_the_connection_is_replaced(engine,
 
 
 @pytest.mark.timeout(120)
+def test_a_keepalive_ping_against_a_frozen_peer_is_bounded_too(engine, proxy):
+    """KEEPALIVE_TIME pings run on the housekeeper thread, the thread that shuts
+    down the socket of a ping past VALIDATION_TIMEOUT: its own ping must be
+    bounded all the same, or the thread would wait on a silent network (what
+    keepalives are for) until TCP gives up, and every deadline with it."""
+    _needs_socket(engine)
+    alias = engine.make_alias(
+        {"POOL_SIZE": 1, "MAX_OVERFLOW": 0, "KEEPALIVE_TIME": 0.1, "VALIDATION_TIMEOUT": 1,
+         "PRE_PING_IDLE": 3600},
+        HOST="127.0.0.1", PORT=proxy.port,
+    )
+    old = engine.backend_id(alias)
+    connections[alias].close()
+    proxy.pause()
+    try:
+        _wait_until(lambda: pool_core.stats(alias)["pings_failed"] == 1, 60, "the keepalive ping to fail")
+    finally:
+        proxy.resume()
+    s = pool_core.stats(alias)
+    assert s["connections_open"] == 0  # the silent one was closed, not kept
+    assert engine.wait_session_gone(old)
+
+
+@pytest.mark.timeout(120)
 @pytest.mark.requires("operational_error_on_dead_connection")
 def test_query_against_a_frozen_peer_fails_with_query_timeout_and_is_discarded(engine, proxy):
     _needs_socket(engine)

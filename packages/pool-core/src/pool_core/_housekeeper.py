@@ -59,7 +59,7 @@ class Watch:
     (the socket was shut down, or the operation ended just as it fired).
     """
 
-    __slots__ = ("deadline", "fd", "done", "fired", "what")
+    __slots__ = ("deadline", "fd", "done", "fired", "what", "timer")
 
     def __init__(self, seconds: float, fd: int, what: str) -> None:
         self.deadline = time.monotonic() + seconds
@@ -67,16 +67,26 @@ class Watch:
         self.done = False
         self.fired = False
         self.what = what
+        self.timer: threading.Timer | None = None
 
     def finish(self) -> bool:
         self.done = True  # before reading fired: see _fire()
         _watches.pop(id(self), None)
+        if self.timer is not None:
+            self.timer.cancel()
         return self.fired
 
 
 def watch(seconds: float, fd: int, what: str) -> Watch:
     """Shut down socket *fd* if the caller has not called finish() within *seconds*."""
     w = Watch(seconds, fd, what)
+    if _thread is not None and threading.current_thread() is _thread:
+        # The housekeeper's own operation (a KEEPALIVE_TIME ping): the thread
+        # that fires watches is the one waiting, so a timer fires this one.
+        w.timer = threading.Timer(seconds, _fire, (w,))
+        w.timer.daemon = True
+        w.timer.start()
+        return w
     _watches[id(w)] = w
     ensure_running()
     _wake.set()  # the thread may be sleeping past this deadline
