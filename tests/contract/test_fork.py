@@ -106,3 +106,45 @@ def test_parent_transaction_survives_child(engine):
         Note.objects.using(alias).create(text="parent-tx")
     assert Note.objects.using(alias).filter(text="parent-tx").count() == 2
     Note.objects.using(alias).filter(text="parent-tx").delete()
+
+
+def _child_exits() -> None:
+    os._exit(0)
+
+
+@pytest.mark.requires("fork")
+def test_a_child_forked_while_another_thread_holds_the_pools_lock_starts(engine):
+    """In the child, the after-fork hook makes the inherited connections harmless
+    and forgets them. They must not be freed there: SQLAlchemy's finaliser would
+    return them through the pool's listeners, which take locks that a thread of
+    the parent may have held at the fork, a thread the child does not have: the
+    child would hang in fork() for good."""
+    from pool_core.registry import get_existing
+
+    alias = engine.make_alias({"POOL_SIZE": 2, "MAX_OVERFLOW": 0})
+    engine.backend_id(alias)
+    connections[alias].close()  # parked
+    pool = get_existing(alias)
+    holding, release = threading.Event(), threading.Event()
+
+    def hold_the_lock() -> None:
+        with pool._lock:
+            holding.set()
+            release.wait(60)
+
+    t = threading.Thread(target=hold_the_lock)
+    t.start()
+    child = None
+    try:
+        assert holding.wait(30)
+        child = ctx.Process(target=_child_exits)
+        child.start()
+        child.join(30)  # a hang guard: it exits at once unless it hangs
+        assert child.exitcode == 0, "the child hung in its after-fork hook"
+    finally:
+        if child is not None and child.is_alive():
+            child.kill()
+            child.join(10)
+        release.set()
+        t.join(30)
+    assert pool_core.stats(alias)["connections_idle"] == 1  # the parent's, untouched

@@ -12,7 +12,21 @@ import os
 from collections.abc import Callable
 from typing import Any
 
+#: What a child keeps alive so that no destructor or finaliser of the parent's
+#: connections ever runs in it: driver connections whose socket could not be
+#: detached, and the pool's proxied connections (keep()).
 _orphans: list[Any] = []
+
+
+def keep(proxied: Any) -> None:
+    """Keep a parent's proxied connection alive in this child for good.
+
+    Freed, SQLAlchemy's finaliser would return it through the pool's
+    listeners, which take locks (the pool's, SQLAlchemy's queue mutex) that
+    a thread of the parent may have held at the fork: a thread this child
+    does not have, so the after-fork hook would wait for them for ever.
+    """
+    _orphans.append(proxied)
 
 
 def neutralize(dbapi_connection: Any, fileno: Callable[[Any], int | None]) -> None:

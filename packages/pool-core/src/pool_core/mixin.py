@@ -739,6 +739,7 @@ class PoolingMixin(PoolHooks):
 
         info_of(proxied)["foreign"] = True
         _fork.neutralize(proxied.dbapi_connection, type(self).pool_fileno)
+        _fork.keep(proxied)  # never freed here: see _fork.keep()
         self._pool_chunked = None
         self._pool_proxied = None
         self._pool_current = None

@@ -1108,6 +1108,7 @@ class AliasPool:
             info_of(proxied)["foreign"] = True
             if conn is not None:
                 _fork.neutralize(conn, self.hooks.pool_fileno)
+            _fork.keep(proxied)  # never freed here: see _fork.keep()
         for record in _sqla.queued(self._pool):
             conn = getattr(record, "dbapi_connection", None)
             if conn is not None:
