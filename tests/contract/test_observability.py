@@ -380,3 +380,45 @@ def test_prometheus_view_serves_text_format(engine):
     response = metrics_view(RequestFactory().get("/metrics"))
     assert response.status_code == 200 and response["Content-Type"].startswith("text/plain")
     assert f'django_db_pool_connections_idle{{alias="{alias}"}} 1.0' in response.content.decode()
+
+
+def test_a_pool_whose_housekeeping_fails_does_not_stop_the_others(engine, caplog, monkeypatch):
+    """One tick does every pool's housekeeping (leaks, dead threads, keepalive,
+    IDLE_TIMEOUT): an error in one alias's is logged, naming it, and the next
+    aliases' still runs."""
+    from pool_core.registry import get_existing
+
+    first = engine.make_alias({"POOL_SIZE": 1})
+    second = engine.make_alias({"POOL_SIZE": 1})
+    for alias in (first, second):
+        engine.backend_id(alias)
+        connections[alias].close()
+    ran: list[str] = []
+
+    def broken() -> None:
+        raise RuntimeError("housekeeping broke")
+
+    monkeypatch.setattr(get_existing(first), "housekeep", broken)
+    monkeypatch.setattr(get_existing(second), "housekeep", lambda: ran.append(second))
+    caplog.set_level(logging.ERROR, logger="pool_core")
+    _housekeeper.tick()
+    assert second in ran
+    assert any(repr(first) in r.getMessage() and r.exc_info for r in caplog.records)
+
+
+def test_a_stats_dir_that_cannot_be_written_is_reported_once(engine, caplog, tmp_path):
+    """POOL_STATS_DIR is written on every housekeeper tick: one that cannot be
+    (a file where a directory should be) is logged once with its error, not
+    with a traceback every second."""
+    alias = engine.make_alias({"POOL_SIZE": 1})
+    engine.backend_id(alias)
+    connections[alias].close()
+    not_a_dir = tmp_path / "stats"
+    not_a_dir.write_text("")
+    caplog.set_level(logging.WARNING, logger="pool_core")
+    with override_settings(POOL_STATS_DIR=str(not_a_dir)):
+        for _ in range(3):
+            _housekeeper.tick()
+    said = [r for r in caplog.records if "POOL_STATS_DIR" in r.getMessage()]
+    assert len(said) == 1 and str(not_a_dir) in said[0].getMessage()
+    assert not [r for r in caplog.records if r.exc_info]

@@ -48,6 +48,8 @@ _pid = 0
 _start_lock = threading.Lock()
 _wake = threading.Event()
 _tick_requested = False
+#: The last error publish() failed with (logged once), None once it works.
+_publish_error: str | None = None
 #: id(watch) -> Watch: operations in flight with a deadline (pre-pings).
 _watches: dict[int, Watch] = {}
 
@@ -234,8 +236,24 @@ def tick() -> None:
 
     pools = registry.all_pools()
     for pool in pools.values():
-        pool.housekeep()
-    publish(pools)
+        try:
+            pool.housekeep()
+        except Exception:  # the other aliases' housekeeping still runs
+            logger.exception("pool %r: housekeeping failed", pool.alias)
+    global _publish_error
+    try:
+        publish(pools)
+    except OSError as e:  # every tick: said once, not once a second
+        error = f"{type(e).__name__}: {e}"
+        if error != _publish_error:
+            _publish_error = error
+            logger.warning(
+                "pool_core: cannot publish pool stats to POOL_STATS_DIR (%s); retrying every tick, "
+                "logged again only if the error changes",
+                error,
+            )
+    else:
+        _publish_error = None
 
 
 # -- stats publishing ----------------------------------------------------------
