@@ -466,6 +466,44 @@ def test_a_return_racing_a_dispose_is_neither_left_open_nor_counted_for_ever(eng
     assert pool_core.stats(alias)["connections_checked_out"] == 0
 
 
+def test_a_checkout_completing_after_a_dispose_is_counted_until_it_comes_back(engine):
+    """A thread already inside a checkout when dispose() retires the pool gets its
+    connection from the retired pool: it still holds a place in the alias's bound
+    and shows in the gauges until it comes back (then it is closed)."""
+    import sys
+
+    from pool_core.pool import AliasPool
+
+    alias = engine.make_alias({"POOL_SIZE": 2, "MAX_OVERFLOW": 0, "PRE_PING_IDLE": 3600})
+    backend = engine.backend_id(alias)
+    connections[alias].close()
+    pool_core.close_idle(alias)  # the next checkout opens one through SQLAlchemy
+    pool = get_existing(alias)
+    disposed: list[bool] = []
+
+    def trace(frame, event, arg):
+        if frame.f_code is AliasPool._on_checkout.__code__ and event == "call" and not disposed:
+            disposed.append(True)
+            pool_core.dispose(alias)  # as another thread would, mid-checkout
+        return None
+
+    previous = sys.gettrace()
+    sys.settrace(trace)
+    try:
+        mine = pool.checkout()
+    finally:
+        sys.settrace(previous)
+    assert disposed == [True] and pool_core.stats(alias) is None  # no live pool yet
+    other, got = engine.backend_id_thread(alias)
+    other.start()
+    other.join(30)
+    assert len(got) == 1 and isinstance(got[0], int) and got[0] != backend
+    s = pool_core.stats(alias)
+    assert (s["connections_checked_out"], s["connections_idle"]) == (1, 1)  # mine, and the new pool's
+    pool.return_unused(mine)
+    assert pool_core.stats(alias)["connections_checked_out"] == 0
+
+
 def test_keepalive_racing_a_dispose_closes_the_connection(engine):
     """A connection out of the queue for its keepalive ping when the pool is retired is closed.
 

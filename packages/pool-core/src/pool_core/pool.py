@@ -627,10 +627,17 @@ class AliasPool:
                 )
                 raise sa_exc.InvalidatePoolError("pre-ping failed")
             info.pop("suspect", None)
-        info["counted_out"] = True  # for _on_checkin: a checkout that completed
         with self._lock:
+            # Under the lock with retire()'s count, as _on_checkin: a checkout
+            # that completes after it (a thread already inside checkout()) is
+            # counted as still out of the retired pool.
             self._counters["checkouts"] += 1
             self._out += 1
+            info["counted_out"] = True  # for _on_checkin: a checkout that completed
+            if self.retired:
+                self._retired_out += 1
+                if self._retired_out == 1 and self not in self.state.retired:
+                    self.state.retired.append(self)
         info["lease"] = next(_leases)
         stack = None if o.leak_detection_threshold is None else traceback.extract_stack(limit=32)
         self._held[id(record)] = Held(threading.current_thread(), stack, info.get("fd"))
