@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable
 from typing import Any, Final, TypedDict
 
 from sqlalchemy.pool import QueuePool
-from sqlalchemy.util.queue import Empty, Full
+from sqlalchemy.util.queue import Full
 
 #: RecordInfo key of the pool_session_signature() Django's set-up last ran under.
 INIT_DONE: Final = "django_init"
@@ -178,9 +178,5 @@ class RetirableQueuePool(QueuePool):
 
 def close_queued(pool: Any) -> None:
     """Close every record in *pool*'s queue (a retired pool's: none counts any more)."""
-    while True:
-        try:
-            record = pool._pool.get(False)
-        except Empty:
-            return
+    while (record := take_any_queued(pool)) is not None:
         record.close()

@@ -315,24 +315,20 @@ class AliasPool:
                         return proxied
             try:
                 proxied = self._pool.connect()
-            except sa_exc.TimeoutError:
+            except BaseException as e:
                 if slots is not None:
                     slots.release()
-                raise self._timed_out() from None
-            except sa_exc.SQLAlchemyError as e:
-                # SQLAlchemy gives up after the connection and its replacement
-                # both failed the checkout's check (the ping, RECYCLE):
-                # InvalidRequestError("This connection is closed").
-                if slots is not None:
-                    slots.release()
-                raise PoolError(
-                    f"Connection pool for database alias {self.alias!r}: no working connection: "
-                    "a pooled connection and a new one both failed the checkout's ping; the "
-                    f"database accepts connections but does not answer ({type(e).__name__})."
-                ) from None
-            except BaseException:
-                if slots is not None:
-                    slots.release()
+                if isinstance(e, sa_exc.TimeoutError):
+                    raise self._timed_out() from None
+                if isinstance(e, sa_exc.SQLAlchemyError):
+                    # SQLAlchemy gives up after the connection and its replacement
+                    # both failed the checkout's check (the ping, RECYCLE):
+                    # InvalidRequestError("This connection is closed").
+                    raise PoolError(
+                        f"Connection pool for database alias {self.alias!r}: no working connection: "
+                        "a pooled connection and a new one both failed the checkout's ping; the "
+                        f"database accepts connections but does not answer ({type(e).__name__})."
+                    ) from None
                 raise
             if slots is not None:
                 info_of(proxied)["slot"] = True

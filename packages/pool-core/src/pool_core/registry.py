@@ -68,9 +68,8 @@ def get_pool(
         if pool is not None and pool.key == key and pool.pid == os.getpid():
             return pool
         options = parse_options(alias, wrapper.settings_dict.get("POOL_OPTIONS"))
+        # (AliasPool takes it only if it is this process's.)
         state = pool.state if pool is not None else _disposed.pop(alias, None)
-        if state is not None and state.pid != os.getpid():
-            state = None
         new = AliasPool(alias, options, type(wrapper), connect, key, description, state)
         if pool is not None:
             if pool.pid == os.getpid():
