@@ -39,6 +39,25 @@ def _wait_until(predicate, seconds: float, what: str) -> None:
         time.sleep(0.01)
 
 
+class _HousekeeperState:
+    """*what*, then the alias's stats and the housekeeper thread's stack, read when the message is made."""
+
+    def __init__(self, what: str, alias: str) -> None:
+        self.what = what
+        self.alias = alias
+
+    def __format__(self, spec: str) -> str:
+        import sys
+        import traceback
+
+        from pool_core import _housekeeper
+
+        thread = _housekeeper._thread
+        frame = sys._current_frames().get(thread.ident) if thread is not None and thread.ident else None
+        stack = "".join(traceback.format_stack(frame)) if frame is not None else "(not running)"
+        return f"{self.what}; stats {pool_core.stats(self.alias)}; housekeeper thread:\n{stack}"
+
+
 @pytest.fixture
 def proxy(engine):
     p = Proxy(engine.server.host, engine.server.port)
@@ -126,7 +145,8 @@ def test_a_keepalive_ping_against_a_frozen_peer_is_bounded_too(engine, proxy):
     connections[alias].close()
     proxy.pause()
     try:
-        _wait_until(lambda: pool_core.stats(alias)["pings_failed"] == 1, 60, "the keepalive ping to fail")
+        _wait_until(lambda: pool_core.stats(alias)["pings_failed"] == 1, 60,
+                    _HousekeeperState("the keepalive ping to fail", alias))
     finally:
         proxy.resume()
     s = pool_core.stats(alias)
