@@ -46,6 +46,8 @@ INTERVAL = 1.0
 _thread: threading.Thread | None = None
 _pid = 0
 _start_lock = threading.Lock()
+#: Ticks never overlap: the thread's and one asked for directly (tests, a shell).
+_tick_lock = threading.Lock()
 _wake = threading.Event()
 _tick_requested = False
 #: The last error publish() failed with (logged once), None once it works.
@@ -152,8 +154,9 @@ def ensure_running() -> None:
 
 def after_fork_in_child() -> None:
     """Fresh locks: the parent's may have been held by a thread that is gone."""
-    global _start_lock, _wake, _thread
+    global _start_lock, _tick_lock, _wake, _thread
     _start_lock = threading.Lock()
+    _tick_lock = threading.Lock()
     _wake = threading.Event()
     _thread = None
     _watches.clear()  # the parent's pings, on the parent's sockets
@@ -232,6 +235,11 @@ def _ticks_needed(options: Any) -> bool:
 
 
 def tick() -> None:
+    with _tick_lock:
+        _tick()
+
+
+def _tick() -> None:
     from . import registry
 
     pools = registry.all_pools()
