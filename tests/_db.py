@@ -42,6 +42,8 @@ REQUEST_MODE_ONLY: dict[str, str] = {
     "test_connection_killed_in_flight_raises_django_error_then_recovers": (
         "kills the session the wrapper holds; in transaction mode it waits in the pool, where the "
         "checkout's pending-input check replaces it without an error"),
+    "test_a_killed_connection_fails_djangos_health_check_and_is_discarded": (
+        _HOLDS + "; Django's health check then finds no connection to check"),
     "test_exhausted_pool_times_out_with_a_clear_django_error": _HOLDS + ": the pool is never exhausted",
     "test_request_cycle_returns_connection": _HOLDS + ": checked out is 0 before request_finished",
     "test_several_aliases_have_their_own_pools": _HOLDS + ": checked out is 0 after the statement",

@@ -242,6 +242,28 @@ def test_connection_killed_in_flight_raises_django_error_then_recovers(engine):
     assert engine.wait_session_gone(victim)
 
 
+def test_a_killed_connection_fails_djangos_health_check_and_is_discarded(engine):
+    """Django's is_usable() (after an error at a request's end, CONN_HEALTH_CHECKS) says no for
+    a killed session, as the stock ENGINE does with psycopg and mysqlclient, and the pool
+    discards the connection. PyMySQL's ping() reconnects by default: the session was swapped
+    under the pool, whose record of the socket (QUERY_TIMEOUT shuts it down) then named a
+    closed descriptor, which the next socket opened may reuse."""
+    alias = engine.make_alias({"POOL_SIZE": 1, "MAX_OVERFLOW": 0, "QUERY_TIMEOUT": 30})
+    wrapper = connections[alias]
+    victim = engine.backend_id(alias)
+    engine.kill(victim)
+    assert engine.wait_session_gone(victim)
+    wrapper.errors_occurred = True  # what a failed query leaves for the request's end
+    assert wrapper.is_usable() is False
+    wrapper.close_if_unusable_or_obsolete()
+    assert wrapper.connection is None
+    assert pool_core.stats(alias)["connections_invalidated"] == 1
+    replacement = engine.backend_id(alias)
+    wrapper.close()
+    assert replacement != victim
+    assert pool_core.stats(alias)["connections_created"] == 2
+
+
 def test_recycle_replaces_old_connections(engine):
     import time
 
