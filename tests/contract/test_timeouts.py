@@ -155,6 +155,55 @@ def test_a_keepalive_ping_against_a_frozen_peer_is_bounded_too(engine, proxy):
 
 
 @pytest.mark.timeout(120)
+def test_a_dead_threads_rollback_against_a_frozen_peer_is_bounded(engine, proxy):
+    """A thread that ends inside a transaction leaves its connection to the garbage
+    collector, whose finaliser rolls it back on whatever thread collects: a request's
+    thread, or the housekeeper's (reclaim_orphans()). On a silent network that
+    rollback must end after VALIDATION_TIMEOUT, not when TCP gives up, and the
+    connection is discarded."""
+    import gc
+
+    from pool_core.registry import get_existing
+
+    _needs_socket(engine)
+    alias = engine.make_alias({"POOL_SIZE": 1, "MAX_OVERFLOW": 0, "VALIDATION_TIMEOUT": 1},
+                              HOST="127.0.0.1", PORT=proxy.port)
+    started: list[int] = []
+
+    def worker() -> None:
+        atomic = transaction.atomic(using=alias)
+        atomic.__enter__()  # never exited: the thread ends inside a transaction
+        Note.objects.using(alias).create(text="from a thread that ended")
+        started.append(engine.backend_id(alias))
+
+    gc.disable()  # no collection before the proxy pauses (it would roll back at once)
+    reclaimer: threading.Thread | None = None
+    try:
+        t = threading.Thread(target=worker)
+        t.start()
+        t.join()
+        assert started and pool_core.stats(alias)["connections_checked_out"] == 1
+        proxy.pause()
+        pool = get_existing(alias)
+        assert pool is not None
+        reclaimer = threading.Thread(target=pool.reclaim_orphans)
+        reclaimer.start()
+        reclaimer.join(60)
+        assert not reclaimer.is_alive(), "the finaliser's rollback waited on the silent network"
+    finally:
+        gc.enable()
+        proxy.resume()
+        if reclaimer is not None:
+            reclaimer.join(60)
+    s = pool_core.stats(alias)
+    assert s["connections_reclaimed"] == 1
+    assert (s["connections_invalidated"], s["rollbacks_on_return"]) == (1, 0)  # closed, not rolled back
+    assert engine.wait_session_gone(started[0])
+    assert not Note.objects.using(alias).filter(text="from a thread that ended").exists()
+    connections[alias].close()
+
+
+@pytest.mark.timeout(120)
 @pytest.mark.requires("operational_error_on_dead_connection")
 def test_query_against_a_frozen_peer_fails_with_query_timeout_and_is_discarded(engine, proxy):
     _needs_socket(engine)

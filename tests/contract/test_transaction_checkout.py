@@ -361,7 +361,8 @@ def test_given_back_connection_goes_straight_to_the_waiter(tx):
 
 
 def test_thread_dying_pinned_inside_atomic_is_reclaimed_and_rolled_back(tx):
-    """A thread that ends inside atomic() (its session pinned) does not starve the pool."""
+    """A thread that ends inside atomic() (its session pinned) does not starve the pool; its
+    connection is closed (no round trip in a garbage collection) and the server rolls back."""
     from tests.testapp.models import Note
 
     alias = tx.make_alias({**TX, "POOL_SIZE": 1, "MAX_OVERFLOW": 0, "TIMEOUT": 30})
@@ -379,12 +380,13 @@ def test_thread_dying_pinned_inside_atomic_is_reclaimed_and_rolled_back(tx):
     t.join(30)
     assert started and not t.is_alive()
     assert _held(alias) == 1  # still pinned by the dead thread
-    # The next statement (another thread's lease) reclaims it, rolled back.
-    assert _sid(alias, tx) == started[0]
+    # The next statement (another thread's lease) reclaims it: closed, a new one opened.
+    assert _sid(alias, tx) != started[0]
     s = pool_core.stats(alias)
     assert s["connections_reclaimed"] == 1
-    assert s["rollbacks_on_return"] == 1
+    assert (s["rollbacks_on_return"], s["connections_invalidated"], s["connections_created"]) == (0, 1, 2)
     assert s["checkout_timeouts"] == 0
+    assert tx.wait_session_gone(started[0])
     assert not Note.objects.using(alias).filter(text="tx mode: from a dead thread").exists()
     assert _held(alias) == 0
 

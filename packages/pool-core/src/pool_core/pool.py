@@ -722,21 +722,31 @@ class AliasPool:
         # the thread-local connection of a thread that ended).
         self._bump("connections_reclaimed")
         _leaks.warn_reclaimed(self.alias, self._held.get(id(record)))
-        unfit = self._reset_on_return(
-            dbapi_connection, info, self.hooks.pool_transaction_state(dbapi_connection)
+        try:
+            status = self.hooks.pool_transaction_state(dbapi_connection)
+        except Exception:
+            status = BROKEN
+        if status == IDLE and not self.options.reset_session:
+            return  # nothing to undo: back to the pool as it is
+        # This runs inside a garbage collection, on whatever thread triggered
+        # it (a request's, the housekeeper's): a rollback or session reset
+        # here would wait on the network there, against a silent peer until
+        # TCP gives up. The connection is closed instead; the server rolls
+        # back what it left open.
+        logger.info(
+            "pool %r: closing a reclaimed connection left %s (no round trip in a garbage collection)",
+            self.alias,
+            "broken" if status == BROKEN else "to reset" if status == IDLE else "in a transaction",
         )
-        if unfit is _BROKEN:
-            raise sa_exc.DisconnectionError("connection is broken")
-        if unfit is _RECONNECT:
-            raise sa_exc.DisconnectionError("session reset by reconnecting")
+        record.invalidate()
 
     def _reset_on_return(
         self, dbapi_connection: Any, info: RecordInfo, status: TransactionState
     ) -> object | None:
         """Roll back what a returned connection left open, and reset its session (RESET_SESSION).
 
-        For give_back() and for _on_reset() (a checkout the garbage collector
-        returned); *status* is the vendor's pool_transaction_state(). None
+        For give_back() (_on_reset() closes such a connection instead: see
+        there); *status* is the vendor's pool_transaction_state(). None
         once the connection is clean again; _BROKEN if the driver reports it
         broken (nothing done); _RECONNECT if only a new session resets it
         (flagged for _on_invalidate). A driver error propagates.
