@@ -361,6 +361,31 @@ def test_keepalive_pings_idle_connections_and_drops_dead_ones(engine):
     assert pool.shrink_idle(now + 10**6) == 0  # POOL_SIZE floor
 
 
+def test_a_failed_keepalive_ping_is_counted_once_its_connection_is_gone(engine, monkeypatch):
+    """Whoever sees pings_failed go up sees the pool without the connection: the count
+    follows the close (a monitor, or a test, reading stats meanwhile saw it still open)."""
+    alias = engine.make_alias({"POOL_SIZE": 1, "MAX_OVERFLOW": 0, "KEEPALIVE_TIME": 30, "PRE_PING_IDLE": 3600})
+    dead = engine.backend_id(alias)
+    connections[alias].close()
+    assert engine.kill(dead) is not False
+    assert engine.wait_session_gone(dead)
+    pool = get_existing(alias)
+    assert pool is not None
+    seen: list[tuple[int, int]] = []
+    real = _sqla.invalidate_taken
+
+    def closing(p, record):
+        s = pool_core.stats(alias)
+        seen.append((s["pings_failed"], s["connections_open"]))
+        real(p, record)
+
+    monkeypatch.setattr(_sqla, "invalidate_taken", closing)
+    assert pool.keepalive(time.monotonic() + 31) == 1
+    assert seen == [(0, 1)]  # while it is being closed: not counted yet
+    s = pool_core.stats(alias)
+    assert (s["pings_failed"], s["connections_open"]) == (1, 0)
+
+
 def test_keepalive_ping_while_an_overflow_connection_comes_back_keeps_the_bound(engine):
     """IDLE_TIMEOUT=0 closes overflow connections on return through SQLAlchemy's
     queue, which holds POOL_SIZE. One returned while keepalive has a queued

@@ -257,7 +257,9 @@ def test_a_killed_connection_fails_djangos_health_check_and_is_discarded(engine)
     assert wrapper.is_usable() is False
     wrapper.close_if_unusable_or_obsolete()
     assert wrapper.connection is None
-    assert pool_core.stats(alias)["connections_invalidated"] == 1
+    s = pool_core.stats(alias)
+    assert s["connections_invalidated"] == 1
+    assert (s["connections_open"], s["connections_idle"]) == (0, 0)  # none left open
     replacement = engine.backend_id(alias)
     wrapper.close()
     assert replacement != victim

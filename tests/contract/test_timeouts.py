@@ -198,6 +198,7 @@ def test_a_dead_threads_rollback_against_a_frozen_peer_is_bounded(engine, proxy)
     s = pool_core.stats(alias)
     assert s["connections_reclaimed"] == 1
     assert (s["connections_invalidated"], s["rollbacks_on_return"]) == (1, 0)  # closed, not rolled back
+    assert s["connections_open"] == 0
     assert engine.wait_session_gone(started[0])
     assert not Note.objects.using(alias).filter(text="from a thread that ended").exists()
     connections[alias].close()

@@ -915,8 +915,12 @@ class AliasPool:
                     info_of(record)["last_ping"] = now
                     _sqla.requeue(p, record)
                     continue
-                self._bump("pings_failed")
-                _sqla.invalidate_taken(p, record)
+                try:
+                    _sqla.invalidate_taken(p, record)
+                finally:
+                    # Counted once the connection is gone: whoever sees the
+                    # count sees the pool without it.
+                    self._bump("pings_failed")
             finally:
                 slots.release()
         if self.retired:
@@ -1151,7 +1155,10 @@ class AliasPool:
             replaced = sum(r._retired_out for r in state.retired)
         parked = len(self._parked)  # idle, though checked out of the QueuePool
         checked_out = p.checkedout() - parked + replaced
-        idle = p.checkedin() + parked
+        # A discarded connection's record waits in the queue without one
+        # (SQLAlchemy reconnects it at its next checkout): not open.
+        empty = sum(1 for record in _sqla.queued(p) if record.dbapi_connection is None)
+        idle = p.checkedin() - empty + parked
         o = self.options
         return {
             "alias": self.alias,
