@@ -160,6 +160,61 @@ def test_old_iterator_fails_as_with_the_stock_engine(notes):
         assert got[1] is None
 
 
+def _kept_cursor(alias: str) -> Any:
+    """Request 1: run a statement on a plain cursor, keep the cursor (never closed), end the request."""
+    request_started.send(sender=None)
+    cursor = connections[alias].cursor()
+    cursor.execute("SELECT 1")
+    cursor.fetchall()
+    request_finished.send(sender=None)
+    return cursor
+
+
+def _execute_outcome(cursor: Any, sql: str) -> Any:
+    """The rows a statement on *cursor* gives, or the class of the error it raises."""
+    try:
+        cursor.execute(sql)
+        return cursor.fetchall()
+    except Exception as e:
+        return f"{type(e).__module__}.{type(e).__qualname__}"
+
+
+def test_plain_cursor_kept_past_its_request_fails_as_with_the_stock_engine(notes):
+    """A cursor kept past its request's end fails on its next statement, with Django's error
+    for a closed connection, as with Django's own ENGINE (which closed the connection there):
+    it never runs on the session the next request holds."""
+    engine = notes
+    if engine.vendor not in STOCK_ENGINE or "stock_engine_comparison" in engine.lacks:
+        pytest.skip("no stock Django ENGINE for this driver to compare with")
+    stock = engine.make_alias(None, ENGINE=STOCK_ENGINE[engine.vendor])
+    expected = _execute_outcome(_kept_cursor(stock), engine.id_sql)
+    assert isinstance(expected, str) and expected.startswith("django.db.utils."), expected
+
+    alias = engine.make_alias({"POOL_SIZE": 1, "MAX_OVERFLOW": 0})
+    cursor = _kept_cursor(alias)
+    holding, release = threading.Event(), threading.Event()
+    seen: list[int] = []
+
+    def request_2() -> None:
+        # Holds the only connection, the one the kept cursor came from, while it is used.
+        with transaction.atomic(using=alias):
+            seen.append(engine.backend_id(alias))
+            holding.set()
+            assert release.wait(30)
+
+    t = threading.Thread(target=lambda: (request_2(), connections.close_all()))
+    t.start()
+    try:
+        assert holding.wait(30)
+        got = _execute_outcome(cursor, engine.id_sql)
+    finally:
+        release.set()
+        t.join(60)
+    assert len(seen) == 1
+    assert got == expected
+    assert pool_core.stats(alias)["connections_created"] == 1  # the same connection served request 2
+
+
 def test_new_iterator_with_the_same_cursor_name_works(notes):
     """A later request whose wrapper names its cursor as the old one did (a new thread
     that got the old thread's ident: `_django_curs_<ident>_sync_1`) reads normally."""

@@ -167,11 +167,30 @@ class PoolHooks(_DjangoWrapper):
 
     # -- wrapper hooks (run on the DatabaseWrapper instance) ---------------------
 
-    def pool_release_cursor(self, dbapi_connection: Any, cursor: Any) -> Any:
-        """Cut an unfinished chunked (``iterator()``) driver *cursor* off the connection.
+    @staticmethod
+    def pool_cursor_closed(cursor: Any) -> bool:
+        """True if the driver *cursor* is closed, so it can no longer reach its connection.
 
-        Called on return for each cursor chunked_cursor() made during the
-        checkout that is still referenced (an unfinished generator). Returns
+        A ``closed`` attribute (psycopg, the bridges) says so; else a cursor
+        whose ``connection`` is None (MySQLdb, PyMySQL) or unreadable is
+        closed. Unknown means open: pool_release_cursor() then cuts it off.
+        """
+        closed = getattr(cursor, "closed", None)
+        if closed is not None:
+            return bool(closed)
+        try:
+            return cursor.connection is None
+        except AttributeError:
+            return False
+        except Exception:  # e.g. pyodbc: "Attempt to use a closed cursor"
+            return True
+
+    def pool_release_cursor(self, dbapi_connection: Any, cursor: Any) -> Any:
+        """Cut an open driver *cursor* off the connection.
+
+        Called on return for each cursor made during the checkout that is
+        still referenced and open (an unfinished ``iterator()`` generator, a
+        cursor kept past ``close()``). Returns
         what Django's cursor wrapper holds from then on. The default closes
         the cursor and puts a ClosedCursor in its place: the old generator
         fails as on a closed connection. Raise to have the connection discarded.

@@ -149,9 +149,9 @@ class PoolingMixin(PoolHooks):
     _pool_connecting = False
     #: Set while Django's health-check methods run: why a close() happens.
     _pool_closing_for: str | None = None
-    #: Weak references to the cursors chunked_cursor() made during this checkout
-    #: (QuerySet.iterator()); None when there were none (the usual request).
-    _pool_chunked: list[weakref.ref[Any]] | None = None
+    #: Weak references to the cursors made during this checkout; None when
+    #: there were none, or when all were closed at the last look.
+    _pool_cursors: list[weakref.ref[Any]] | None = None
 
     #: POOL_OPTIONS["CHECKOUT"] of this wrapper ("transaction": see _lease.py).
     pool_checkout = "request"
@@ -231,27 +231,42 @@ class PoolingMixin(PoolHooks):
 
     # -- Django hooks --------------------------------------------------------
 
-    def chunked_cursor(self) -> Any:
-        cursor = super().chunked_cursor()
-        chunked = self._pool_chunked
-        if chunked is None:
-            chunked = self._pool_chunked = []
-        elif len(chunked) >= 64:  # a long-lived checkout (a command's loop): forget finished ones
-            chunked[:] = [r for r in chunked if r() is not None]
-        chunked.append(weakref.ref(cursor))
-        return cursor
+    def _prepare_cursor(self, cursor: Any) -> Any:
+        # Every cursor of the checkout, weakly: one still open when the
+        # connection goes back is cut off it (_pool_release_cursors).
+        wrapped = super()._prepare_cursor(cursor)
+        cursors = self._pool_cursors
+        if cursors is None:
+            self._pool_cursors = [weakref.ref(wrapped)]
+        else:
+            if len(cursors) >= 64:  # a long checkout (a command's loop): forget collected ones
+                cursors[:] = [r for r in cursors if r() is not None]
+            cursors.append(weakref.ref(wrapped))
+        return wrapped
+
+    def _pool_cursors_open(self) -> bool:
+        """True if a cursor of this checkout is still open; else forgets them (the usual return)."""
+        closed = self.pool_cursor_closed
+        for ref in self._pool_cursors or ():
+            wrapper = ref()
+            if wrapper is not None and not closed(wrapper.cursor):
+                return True
+        self._pool_cursors = None
+        return False
 
     def _pool_release_cursors(self, dbapi_connection: Any) -> None:
-        """Cut every unfinished iterator of this checkout off *dbapi_connection*."""
-        chunked = self._pool_chunked
-        self._pool_chunked = None
-        for ref in chunked or ():
+        """Cut every cursor of this checkout still open (an unfinished iterator(), a cursor
+        kept past close()) off *dbapi_connection*: it fails as on a closed connection."""
+        cursors = self._pool_cursors
+        self._pool_cursors = None
+        closed = self.pool_cursor_closed
+        for ref in cursors or ():
             wrapper = ref()
             if wrapper is None:
-                continue  # the generator ended (or was collected) and closed its cursor
+                continue  # collected: its driver cursor went with it
             cursor = wrapper.cursor
-            if isinstance(cursor, ClosedCursor):
-                continue
+            if isinstance(cursor, ClosedCursor) or closed(cursor):
+                continue  # a closed cursor cannot reach the connection any more
             wrapper.cursor = self.pool_release_cursor(dbapi_connection, cursor)
 
     def check_settings(self) -> None:
@@ -511,7 +526,7 @@ class PoolingMixin(PoolHooks):
             proxied is None
             or pool is None
             or self.errors_occurred
-            or self._pool_chunked is not None
+            or (self._pool_cursors is not None and self._pool_cursors_open())
             or self._pool_held is not None
         ):
             return False
@@ -710,16 +725,17 @@ class PoolingMixin(PoolHooks):
         reason = self._pool_closing_for
         if reason == "health_check" or (reason == "obsolete" and errors_occurred):
             # Django found this connection unusable: never hand it out again.
-            self._pool_chunked = None
+            self._pool_cursors = None
             pool.discard(proxied)
             return
-        if self._pool_chunked is not None:
-            # An unfinished QuerySet.iterator() must not outlive the checkout.
+        if self._pool_cursors is not None:
+            # A cursor still open (an unfinished QuerySet.iterator(), a cursor
+            # kept past close()) must not outlive the checkout.
             try:
                 self._pool_release_cursors(dbapi_connection)
             except Exception as e:
                 logger.info(
-                    "pool %r: discarding a connection whose unfinished iterator() cursors could not be closed (%s)",
+                    "pool %r: discarding a connection whose open cursors could not be cut off (%s)",
                     pool.alias,
                     type(e).__name__,
                 )
@@ -740,7 +756,7 @@ class PoolingMixin(PoolHooks):
         info_of(proxied)["foreign"] = True
         _fork.neutralize(proxied.dbapi_connection, type(self).pool_fileno)
         _fork.keep(proxied)  # never freed here: see _fork.keep()
-        self._pool_chunked = None
+        self._pool_cursors = None
         self._pool_proxied = None
         self._pool_current = None
         self._pool_watch(None)

@@ -22,6 +22,36 @@ def is_pymysql(dbapi_connection: Any) -> bool:
     return type(dbapi_connection).__module__.startswith("pymysql")
 
 
+class _CutOffConnection:
+    """The connection a cursor cut off at return sees: closed, as with the stock ENGINE.
+
+    A statement raises the driver's own error for a closed connection
+    (mysqlclient ``OperationalError(2006)``, PyMySQL ``InterfaceError(0)``);
+    rows already fetched (buffered) stay readable and ``close()`` is silent:
+    nothing more can come from the server.
+    """
+
+    _result = None  # PyMySQL: close()'s nextset() finds no result of this connection
+
+    def __init__(self, error: Exception) -> None:
+        self._error = error
+
+    def next_result(self) -> int:
+        return -1  # mysqlclient: close()'s _discard() finds no more results
+
+    def __getattr__(self, name: str) -> Any:
+        raise type(self._error)(*self._error.args)
+
+
+def _closed_connection_error(dbapi_connection: Any) -> Exception:
+    # The classes the connection itself raises (PEP 249's optional connection
+    # attributes): an import of "MySQLdb.err" under PyMySQL-as-MySQLdb makes a
+    # second copy of pymysql.err, whose classes Django would not wrap.
+    if is_pymysql(dbapi_connection):
+        return dbapi_connection.InterfaceError(0, "")  # type: ignore[no-any-return]
+    return dbapi_connection.OperationalError(2006, "")  # type: ignore[no-any-return]
+
+
 class _HandshakeBound(dict):  # type: ignore[type-arg]
     """Connect parameters whose read_timeout only bounds the handshake."""
 
@@ -60,14 +90,16 @@ class MySQLHooks(MySQLServerHooks):
 
     @staticmethod
     def pool_release_cursor(dbapi_connection: Any, cursor: Any) -> Any:
-        """Cut an unfinished iterator()'s cursor off the connection; no round trip.
+        """Cut an open cursor (an unfinished iterator(), one kept past close()) off the connection.
 
-        Django's default (buffered) cursors hold every row client-side: the
-        old generator reads the rest, as with the stock ENGINE after the
-        connection closed, but its clean-up no longer touches the connection.
-        An unbuffered result (OPTIONS cursorclass SSCursor) still has rows on
-        the wire: the connection is discarded, as the stock ENGINE closes it
-        (reading the rest could take long), and the old generator fails.
+        No round trip. Django's default (buffered) cursors hold every row
+        client-side: an old generator reads the rest, as with the stock
+        ENGINE after the connection closed, but its clean-up no longer
+        touches the connection; a new statement fails as on a closed
+        connection. An unbuffered result (OPTIONS cursorclass SSCursor)
+        still has rows on the wire: the connection is discarded, as the
+        stock ENGINE closes it (reading the rest could take long), and the
+        old generator fails.
         """
         driver = getattr(cursor, "cursor", cursor)  # Django's MySQL CursorWrapper holds the driver's
         if is_pymysql(dbapi_connection):
@@ -79,7 +111,7 @@ class MySQLHooks(MySQLServerHooks):
 
             if isinstance(driver, MySQLdb.cursors.CursorUseResultMixIn) and driver._result is not None:
                 raise ConnectionError("an unbuffered result was left unread")
-        driver.connection = None
+        driver.connection = _CutOffConnection(_closed_connection_error(dbapi_connection))
         return cursor
 
     @staticmethod

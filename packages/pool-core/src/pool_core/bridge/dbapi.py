@@ -175,6 +175,8 @@ class BridgeDriver:
 class BridgeCursor:
     """A DB-API cursor proxy: qmark parameters, Python results, bridge errors."""
 
+    closed = False
+
     def __init__(self, connection: BridgeConnection, raw_cursor: Any) -> None:
         self.connection = connection
         self._cursor = raw_cursor
@@ -291,6 +293,7 @@ class BridgeCursor:
             raise self._translate(e) from e
 
     def close(self) -> None:
+        self.closed = True
         try:
             self._cursor.close()
         except Exception:
