@@ -94,6 +94,25 @@ def test_every_engine_implements_the_one_contract(engine):
     assert wrong == []
 
 
+@pytest.mark.parametrize("engine", ENGINES)
+def test_make_cursor_is_djangos_own_under_the_mixin(engine):
+    """PoolingMixin.make_cursor() builds Django's CursorWrapper itself (one call per cursor, the
+    cursor noted inline): no class under it in the ENGINE's MRO may have its own make_cursor."""
+    from django.db.backends.base.base import BaseDatabaseWrapper
+
+    from pool_core.mixin import PoolingMixin
+
+    try:
+        wrapper = importlib.import_module(f"{engine}.base").DatabaseWrapper
+    except ImportError as e:  # a driver this environment lacks (cx_Oracle, pyodbc, JPype)
+        pytest.skip(f"{engine}: {e}")
+    mro = wrapper.__mro__
+    below = mro[mro.index(PoolingMixin) + 1:]
+    assert [c for c in below if "make_cursor" in vars(c)] == [BaseDatabaseWrapper]
+    above = mro[:mro.index(PoolingMixin)]
+    assert [c for c in above if "make_cursor" in vars(c)] == []
+
+
 def test_record_info_is_read_through_its_typed_accessor():
     """pool_core keeps its per-connection bookkeeping in record.info: through
     pool_core._sqla.info_of() only, whose RecordInfo lets the type checker see every key."""

@@ -16,6 +16,7 @@ from typing import Any
 from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
 from django.db.backends.signals import connection_created
+from django.db.backends.utils import CursorWrapper
 from django.utils.asyncio import async_unsafe
 
 from . import registry
@@ -231,28 +232,36 @@ class PoolingMixin(PoolHooks):
 
     # -- Django hooks --------------------------------------------------------
 
-    def _prepare_cursor(self, cursor: Any) -> Any:
-        # Every cursor of the checkout, weakly: one still open when the
-        # connection goes back is cut off it (_pool_release_cursors).
-        wrapped = super()._prepare_cursor(cursor)
+    # Every cursor of the checkout is noted, weakly: one still open when the
+    # connection goes back is cut off it (_pool_release_cursors).
+
+    def make_cursor(self, cursor: Any) -> Any:
+        # Django's own (BaseDatabaseWrapper.make_cursor; no backend overrides
+        # it: tests/test_architecture.py), with the note inline: one call per
+        # cursor, as without a pool.
+        wrapped = CursorWrapper(cursor, self)
         cursors = self._pool_cursors
         if cursors is None:
             self._pool_cursors = [weakref.ref(wrapped)]
-        else:
-            if len(cursors) >= 64:  # a long checkout (a command's loop): forget collected ones
-                cursors[:] = [r for r in cursors if r() is not None]
+        elif len(cursors) < 64:
             cursors.append(weakref.ref(wrapped))
+        else:
+            self._pool_note_cursor(wrapped)
         return wrapped
 
-    def _pool_cursors_open(self) -> bool:
-        """True if a cursor of this checkout is still open; else forgets them (the usual return)."""
-        closed = self.pool_cursor_closed
-        for ref in self._pool_cursors or ():
-            wrapper = ref()
-            if wrapper is not None and not closed(wrapper.cursor):
-                return True
-        self._pool_cursors = None
-        return False
+    def make_debug_cursor(self, cursor: Any) -> Any:
+        wrapped = super().make_debug_cursor(cursor)
+        self._pool_note_cursor(wrapped)
+        return wrapped
+
+    def _pool_note_cursor(self, wrapped: Any) -> None:
+        cursors = self._pool_cursors
+        if cursors is None:
+            self._pool_cursors = [weakref.ref(wrapped)]
+            return
+        if len(cursors) >= 64:  # a long checkout (a command's loop): forget collected ones
+            cursors[:] = [r for r in cursors if r() is not None]
+        cursors.append(weakref.ref(wrapped))
 
     def _pool_release_cursors(self, dbapi_connection: Any) -> None:
         """Cut every cursor of this checkout still open (an unfinished iterator(), a cursor
@@ -514,22 +523,25 @@ class PoolingMixin(PoolHooks):
     def _pool_park_clean(self, idle: bool = False) -> bool:
         """_close() in one step for a connection with nothing to clean up.
 
-        No errors since the last commit/rollback, no unfinished iterator(),
-        no QUERY_TIMEOUT watch, and the driver reports it idle: the pool
-        parks it (AliasPool.put_back). Else nothing is done and _close()
-        decides. Returns whether it ran. *idle*: the caller has just read the
-        driver's transaction state, and it was IDLE.
+        No errors since the last commit/rollback, no cursor still open (an
+        unfinished iterator(), a cursor kept), no QUERY_TIMEOUT watch, and the
+        driver reports it idle: the pool parks it (AliasPool.put_back). Else
+        nothing is done and _close() decides. Returns whether it ran. *idle*:
+        the caller has just read the driver's transaction state, and it was IDLE.
         """
         proxied = self._pool_proxied
         pool = self._pool_current
-        if (
-            proxied is None
-            or pool is None
-            or self.errors_occurred
-            or (self._pool_cursors is not None and self._pool_cursors_open())
-            or self._pool_held is not None
-        ):
+        if proxied is None or pool is None or self.errors_occurred or self._pool_held is not None:
             return False
+        cursors = self._pool_cursors
+        if cursors is not None:
+            # Inline, not a call: this runs at every request's end.
+            closed = self.pool_cursor_closed
+            for ref in cursors:
+                wrapper = ref()
+                if wrapper is not None and not closed(wrapper.cursor):
+                    return False  # _close() cuts it off
+            self._pool_cursors = None
         lease = pool.put_back(proxied, self.connection, idle)
         if not lease:
             return False
@@ -680,8 +692,7 @@ class PoolingMixin(PoolHooks):
         """Set the checkout record QUERY_TIMEOUT watches (None: no watch).
 
         While one is set, this instance makes deadline cursors; the class's
-        make_cursor()/make_debug_cursor() stay Django's, with no extra call
-        per cursor for pools without QUERY_TIMEOUT.
+        make_cursor()/make_debug_cursor() serve pools without QUERY_TIMEOUT.
         """
         self._pool_held = held
         d = self.__dict__
@@ -690,8 +701,21 @@ class PoolingMixin(PoolHooks):
                 # Through a weak reference: no cycle that would keep a dead
                 # thread's wrapper (and its checkout) until a collection.
                 ref = weakref.ref(self)
-                d["make_cursor"] = lambda cursor: DeadlineCursorWrapper(cursor, ref())
-                d["make_debug_cursor"] = lambda cursor: DeadlineCursorDebugWrapper(cursor, ref())
+
+                def make_cursor(cursor: Any) -> Any:
+                    db: Any = ref()  # alive: its own make_cursor() is running
+                    wrapped = DeadlineCursorWrapper(cursor, db)
+                    db._pool_note_cursor(wrapped)
+                    return wrapped
+
+                def make_debug_cursor(cursor: Any) -> Any:
+                    db: Any = ref()  # alive: its own make_cursor() is running
+                    wrapped = DeadlineCursorDebugWrapper(cursor, db)
+                    db._pool_note_cursor(wrapped)
+                    return wrapped
+
+                d["make_cursor"] = make_cursor
+                d["make_debug_cursor"] = make_debug_cursor
         elif "make_cursor" in d:
             del d["make_cursor"], d["make_debug_cursor"]
 

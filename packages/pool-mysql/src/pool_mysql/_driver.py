@@ -89,6 +89,14 @@ class MySQLHooks(MySQLServerHooks):
         return bool(dbapi_connection.get_autocommit())
 
     @staticmethod
+    def pool_cursor_closed(cursor: Any) -> bool:
+        # Django's MySQL CursorWrapper holds the driver's cursor, which has no
+        # "closed": its close() sets its connection to None (MySQLdb, PyMySQL).
+        # Read directly: the generic getattr(cursor, "closed") goes through
+        # the wrapper's __getattr__ into an AttributeError, at every request's end.
+        return getattr(cursor, "cursor", cursor).connection is None
+
+    @staticmethod
     def pool_release_cursor(dbapi_connection: Any, cursor: Any) -> Any:
         """Cut an open cursor (an unfinished iterator(), one kept past close()) off the connection.
 

@@ -41,6 +41,9 @@ class PostgresHooks(PostgresServerHooks):
     """Driver-level hooks: read local state, never a round trip unless stated."""
 
     pool_vendor_name = "postgresql+psycopg" if is_psycopg3 else "postgresql+psycopg2"
+    @staticmethod
+    def pool_cursor_closed(cursor: Any) -> bool:
+        return bool(cursor.closed)  # psycopg cursors say it themselves
 
     if is_psycopg3:
 
