@@ -1157,8 +1157,7 @@ class AliasPool:
         checked_out = p.checkedout() - parked + replaced
         # A discarded connection's record waits in the queue without one
         # (SQLAlchemy reconnects it at its next checkout): not open.
-        empty = sum(1 for record in _sqla.queued(p) if record.dbapi_connection is None)
-        idle = p.checkedin() - empty + parked
+        idle = sum(1 for record in _sqla.queued(p) if record.dbapi_connection is not None) + parked
         o = self.options
         return {
             "alias": self.alias,
