@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pool_core._masking import MASK, mask_password
+from pool_core._masking import MASK, mask_credentials, mask_password
 
 SECRET = "s3cr3t-Pa55-w0rd"
 
@@ -61,3 +61,23 @@ def test_nothing_to_mask():
     assert mask_password("text", "") == "text"
     assert mask_password("text", None) == "text"
     assert mask_password("", SECRET) == ""
+
+
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("jdbc:postgresql://db/app?user=app&password=hunter2&ssl=1",
+         f"jdbc:postgresql://db/app?user=app&password={MASK}&ssl=1"),
+        ("jdbc:mysql://app:hunter2@db:3306/x", f"jdbc:mysql://app:{MASK}@db:3306/x"),
+        ("DRIVER={x};UID=a;PWD={p;w};SERVER=s", f"DRIVER={{x}};UID=a;PWD={{{MASK}}};SERVER=s"),
+        ("{'password': 'x y', 'user': 'u'}", f"{{'password': '{MASK}', 'user': 'u'}}"),
+        ("oracle+oracledb app@scott/tiger@dbhost:1521/orcl", f"oracle+oracledb app@scott/{MASK}@dbhost:1521/orcl"),
+        ("jdbc:oracle:thin:scott/tiger@//host:1521/svc", f"jdbc:oracle:thin:scott/{MASK}@//host:1521/svc"),
+        # Nothing in a password position: unchanged.
+        ("postgresql+psycopg app@db:5432/app", "postgresql+psycopg app@db:5432/app"),
+        ("oracle app@(DESCRIPTION=(ADDRESS=(HOST=h)(PORT=1)))", "oracle app@(DESCRIPTION=(ADDRESS=(HOST=h)(PORT=1)))"),
+        ("oracle app@dbhost:1521/orclpdb", "oracle app@dbhost:1521/orclpdb"),
+    ],
+)
+def test_every_password_position_is_masked_without_knowing_the_password(text, expected):
+    assert mask_credentials(text) == expected

@@ -49,6 +49,8 @@ BAD = [
     ({"POOL_SIZE": 2, "MAX_OVERFLOW": 1, "MIN_IDLE": 4}, "MIN_IDLE", "<= POOL_SIZE + MAX_OVERFLOW (3)"),
     ({"INIT_FAIL_TIMEOUT": -2}, "INIT_FAIL_TIMEOUT", ">= 0"),
     ({"INIT_FAIL_TIMEOUT": "5s"}, "INIT_FAIL_TIMEOUT", "number of seconds or None"),
+    ({"MAX_OVERFLOW": -1, "KEEPALIVE_TIME": 30}, "KEEPALIVE_TIME", "needs a bounded pool"),
+    ({"MAX_OVERFLOW": -1, "POOL_SIZE": 10, "MIN_IDLE": 50}, "MIN_IDLE", "<= POOL_SIZE (10) with MAX_OVERFLOW=-1"),
 ]
 
 
@@ -62,9 +64,23 @@ def test_bad_option_names_alias_and_key(raw, key, words):
     assert words in message
 
 
-def test_pool_options_must_be_a_dict():
+@pytest.mark.parametrize("raw", [[("POOL_SIZE", 1)], [], "", 0, False, ()])
+def test_pool_options_must_be_a_dict(raw):
+    """Also an empty or false value of another type: it is a mistake, not "no options"."""
     with pytest.raises(ImproperlyConfigured, match=r"DATABASES\['x'\]: POOL_OPTIONS must be a dict"):
-        parse_options("x", [("POOL_SIZE", 1)])
+        parse_options("x", raw)
+
+
+def test_a_conflict_with_a_setup_default_names_where_the_value_came_from():
+    try:
+        pool_core.setup(min_idle=15)
+        with pytest.raises(ImproperlyConfigured) as info:
+            parse_options("reports", {"POOL_SIZE": 2, "MAX_OVERFLOW": 0})
+        assert str(info.value) == (
+            "DATABASES['reports']: MIN_IDLE (from pool_core.setup()) must be <= POOL_SIZE + MAX_OVERFLOW (2), got 15."
+        )
+    finally:
+        pool_core.reset_defaults()
 
 
 def test_predecessor_keys_and_lower_case_are_accepted():

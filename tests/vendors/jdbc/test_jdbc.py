@@ -85,6 +85,16 @@ def test_jdbc_url_option_overrides_the_default(jdbc):
         connections[alias].ensure_connection()
 
 
+def test_a_password_in_a_refused_jdbc_url_is_masked(jdbc):
+    """The URL a driver refuses is named in the error, without the password it may carry."""
+    alias = jdbc.make_alias({"POOL_SIZE": 1}, PASSWORD="", OPTIONS={
+        **jdbc.extra_options(), "JDBC_URL": "jdbc:nosuch://127.0.0.1/x?user=app&password=hunter2-pw"})
+    with pytest.raises(ImproperlyConfigured, match="does not accept the URL") as info:
+        connections[alias].ensure_connection()
+    assert "hunter2-pw" not in str(info.value)
+    assert "password=********" in str(info.value)
+
+
 def test_python_types_come_back(jdbc):
     alias = jdbc.make_alias()
     pg = jdbc.vendor == "postgresql"

@@ -154,3 +154,23 @@ def test_password_never_shown(double, caplog):
     with pytest.raises(OperationalError) as info:
         connections[bad].ensure_connection()
     assert SECRET not in str(info.value) and SECRET not in caplog.text
+
+
+def test_a_password_in_the_connect_string_is_never_shown(double, caplog):
+    """python-oracledb takes NAME as "user/password@connect_string": the pool's description
+    (its repr, logs, connect errors, stats) masks it, PASSWORD set or not."""
+    driver, make = double
+    caplog.set_level(logging.DEBUG)
+    alias = make(NAME="scott/t1ger-pw@dbhost:1521/orclpdb", PASSWORD="", POOL_OPTIONS={"POOL_SIZE": 1})
+    connections[alias].ensure_connection()
+    connections[alias].close()
+    from pool_core.registry import all_pools
+
+    assert "scott/********@dbhost:1521/orclpdb" in repr(all_pools()[alias])
+    driver.fail_with = oracledb.OperationalError("DPY-6005: cannot connect to database")
+    bad = make(NAME="scott/t1ger-pw@nowhere:1521/orclpdb", PASSWORD="")
+    with pytest.raises(OperationalError) as info:
+        connections[bad].ensure_connection()
+    assert "scott/********@nowhere" in str(info.value)
+    for text in (repr(all_pools()), str(pool_core.stats()), str(info.value), caplog.text):
+        assert "t1ger-pw" not in text

@@ -77,6 +77,30 @@ def mask_password(text: str, password: Any) -> str:
     return text
 
 
+def mask_credentials(text: str) -> str:
+    """Return *text* with every value in a password position masked, whatever the password.
+
+    For text built from settings where a password may sit without PASSWORD
+    being set (a JDBC URL's ``password=``, a DSN's ``user:password@``, an ODBC
+    ``PWD={...}``, an Oracle ``user/password@`` connect string).
+    """
+    text = re.sub(_KEY + r"\{[^}]*\}", lambda m: m.group("key") + "{" + MASK + "}", text, flags=re.IGNORECASE)
+    text = re.sub(
+        _KEY + r"""(?P<q>['"])(?:(?!(?P=q)).)*(?P=q)""",
+        lambda m: m.group("key") + m.group("q") + MASK + m.group("q"),
+        text,
+        flags=re.IGNORECASE,
+    )
+    text = re.sub(
+        _KEY + r"""(?!['"{])[^\s;&,)\]}'"]+""", lambda m: m.group("key") + MASK, text, flags=re.IGNORECASE
+    )
+    text = re.sub(r"(?P<user>://[^\s/:@]*:)[^\s/@]+(?=@)", lambda m: m.group("user") + MASK, text)
+    # Oracle's user/password@connect_string, also after "thin:" or "user@"
+    return re.sub(
+        r"""(?P<user>(?:^|[\s'"(@:])[^\s/@:'"()]+/)[^\s/@'"]+(?=@)""", lambda m: m.group("user") + MASK, text
+    )
+
+
 def mask_exception(error: BaseException, password: Any) -> None:
     """Mask *password* in *error*'s string arguments, in place.
 

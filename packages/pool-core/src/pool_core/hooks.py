@@ -27,6 +27,8 @@ import logging
 import math
 from typing import TYPE_CHECKING, Any
 
+from ._masking import mask_credentials, mask_password
+
 __all__ = [
     "ClosedCursor",
     "MySQLServerHooks",
@@ -36,6 +38,8 @@ __all__ = [
     "PostgresSessionMixin",
     "TransactionState",
     "install_mysqldb_if_needed",
+    "mask_credentials",
+    "mask_password",
 ]
 
 logger = logging.getLogger("pool_core")

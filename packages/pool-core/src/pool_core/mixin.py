@@ -20,7 +20,7 @@ from django.db.backends.utils import CursorWrapper
 from django.utils.asyncio import async_unsafe
 
 from . import registry
-from ._masking import mask_exception, mask_password, mask_pool_logs
+from ._masking import mask_credentials, mask_exception, mask_password, mask_pool_logs
 from ._sqla import INIT_DONE as _INIT_DONE
 from ._sqla import info_of
 from .deadline import DeadlineCursorDebugWrapper, DeadlineCursorWrapper, run_with_deadline
@@ -226,8 +226,8 @@ class PoolingMixin(PoolHooks):
         if s.get("PORT"):
             where = f"{where}:{s['PORT']}"
         user = f"{s['USER']}@" if s.get("USER") else ""
-        return mask_password(
-            f"{self.pool_vendor_name} {user}{where}/{s.get('NAME') or ''}", s.get("PASSWORD")
+        return mask_credentials(
+            mask_password(f"{self.pool_vendor_name} {user}{where}/{s.get('NAME') or ''}", s.get("PASSWORD"))
         )
 
     # -- Django hooks --------------------------------------------------------

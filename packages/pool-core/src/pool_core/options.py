@@ -203,12 +203,32 @@ def _apply(base: PoolOptions, raw: Mapping[Any, Any], where: str) -> PoolOptions
         seen[name] = key
         changes[name] = _validate(where, str(key), name, value)
     options = replace(base, **changes)
+
+    def conflict(name: str, message: str) -> ImproperlyConfigured:
+        # Names the key as written here, or where a value not set here came from.
+        if name in seen:
+            return _fail(where, str(seen[name]), message)
+        origin = " (from pool_core.setup())" if where.startswith("DATABASES") else ""
+        return ImproperlyConfigured(f"{where}: {name.upper()}{origin} {message}")
+
     bound = options.max_connections
     if bound is not None and options.min_idle > bound:
-        key = seen.get("min_idle", "MIN_IDLE")
-        raise _fail(
-            where, str(key), f"must be <= POOL_SIZE + MAX_OVERFLOW ({bound}), got {options.min_idle!r}."
+        raise conflict(
+            "min_idle", f"must be <= POOL_SIZE + MAX_OVERFLOW ({bound}), got {options.min_idle!r}."
         )
+    if bound is None:
+        # MAX_OVERFLOW=-1: no bound, so no slots for a keepalive ping to take
+        # a connection out with, and only POOL_SIZE idle connections are kept.
+        if options.keepalive_time is not None:
+            raise conflict(
+                "keepalive_time",
+                "needs a bounded pool: it is ignored with MAX_OVERFLOW=-1 (no limit); set MAX_OVERFLOW >= 0.",
+            )
+        if options.min_idle > options.pool_size:
+            raise conflict(
+                "min_idle",
+                f"must be <= POOL_SIZE ({options.pool_size}) with MAX_OVERFLOW=-1, got {options.min_idle!r}.",
+            )
     return options
 
 
@@ -218,7 +238,7 @@ def parse_options(alias: str, raw: Mapping[Any, Any] | None) -> PoolOptions:
     Raise ImproperlyConfigured naming the alias and the key on any unknown key,
     wrong type or impossible value.
     """
-    return _apply(_defaults, raw or {}, f"DATABASES[{alias!r}]")
+    return _apply(_defaults, {} if raw is None else raw, f"DATABASES[{alias!r}]")
 
 
 def setup(**defaults: Any) -> None:
