@@ -39,6 +39,13 @@ def notes(engine):
     connections[alias].close()
 
 
+def _stock_engine(engine: Any) -> str:
+    """Django's own ENGINE for *engine*'s driver, to compare with; skips the test without one."""
+    if engine.vendor not in STOCK_ENGINE or "stock_engine_comparison" in engine.lacks:
+        pytest.skip("no stock Django ENGINE for this driver to compare with")
+    return STOCK_ENGINE[engine.vendor]
+
+
 def _values(alias: str) -> Any:
     return Note.objects.using(alias).filter(text=TEXT).order_by("n").values_list("n", flat=True)
 
@@ -115,9 +122,7 @@ def test_old_iterator_fails_as_with_the_stock_engine(notes):
     """The old generator's next fetch fails as Django's own ENGINE's does (class and message),
     without touching the session the next request holds."""
     engine = notes
-    if engine.vendor not in STOCK_ENGINE or "stock_engine_comparison" in engine.lacks:
-        pytest.skip("no stock Django ENGINE for this driver to compare with")
-    stock = engine.make_alias(None, ENGINE=STOCK_ENGINE[engine.vendor])
+    stock = engine.make_alias(None, ENGINE=_stock_engine(engine))
     expected = _outcome(_unfinished_iterator(stock))
 
     alias = engine.make_alias({"POOL_SIZE": 1, "MAX_OVERFLOW": 0})
@@ -184,9 +189,7 @@ def test_plain_cursor_kept_past_its_request_fails_as_with_the_stock_engine(notes
     for a closed connection, as with Django's own ENGINE (which closed the connection there):
     it never runs on the session the next request holds."""
     engine = notes
-    if engine.vendor not in STOCK_ENGINE or "stock_engine_comparison" in engine.lacks:
-        pytest.skip("no stock Django ENGINE for this driver to compare with")
-    stock = engine.make_alias(None, ENGINE=STOCK_ENGINE[engine.vendor])
+    stock = engine.make_alias(None, ENGINE=_stock_engine(engine))
     expected = _execute_outcome(_kept_cursor(stock), engine.id_sql)
     assert isinstance(expected, str) and expected.startswith("django.db.utils."), expected
 
@@ -280,11 +283,10 @@ def _unfinished_cycle(alias: str, kept: list[Any]) -> None:
 
 
 def _aliases(engine: Any, proxy: RoundTripProxy) -> tuple[str, str]:
-    if engine.vendor not in STOCK_ENGINE or "stock_engine_comparison" in engine.lacks:
-        pytest.skip("no stock Django ENGINE for this driver to compare with")
+    stock = _stock_engine(engine)
     pooled = engine.make_alias({"POOL_SIZE": 1, "MAX_OVERFLOW": 0, "PRE_PING_IDLE": 60},
                                HOST="127.0.0.1", PORT=proxy.port)
-    floor = engine.make_alias(None, ENGINE=STOCK_ENGINE[engine.vendor], CONN_MAX_AGE=None,
+    floor = engine.make_alias(None, ENGINE=stock, CONN_MAX_AGE=None,
                               HOST="127.0.0.1", PORT=proxy.port)
     return pooled, floor
 

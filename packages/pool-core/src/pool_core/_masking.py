@@ -77,13 +77,15 @@ def mask_password(text: str, password: Any) -> str:
     return text
 
 
-def mask_credentials(text: str) -> str:
+def mask_credentials(text: str, password: Any = None) -> str:
     """Return *text* with every value in a password position masked, whatever the password.
 
     For text built from settings where a password may sit without PASSWORD
     being set (a JDBC URL's ``password=``, a DSN's ``user:password@``, an ODBC
-    ``PWD={...}``, an Oracle ``user/password@`` connect string).
+    ``PWD={...}``, an Oracle ``user/password@`` connect string). A known
+    *password* (PASSWORD) is masked first as by mask_password().
     """
+    text = mask_password(text, password)
     text = re.sub(_KEY + r"\{[^}]*\}", lambda m: m.group("key") + "{" + MASK + "}", text, flags=re.IGNORECASE)
     text = re.sub(
         _KEY + r"""(?P<q>['"])(?:(?!(?P=q)).)*(?P=q)""",

@@ -27,7 +27,7 @@ import logging
 import math
 from typing import TYPE_CHECKING, Any
 
-from ._masking import mask_credentials, mask_password
+from ._masking import mask_credentials
 
 __all__ = [
     "ClosedCursor",
@@ -39,7 +39,6 @@ __all__ = [
     "TransactionState",
     "install_mysqldb_if_needed",
     "mask_credentials",
-    "mask_password",
 ]
 
 logger = logging.getLogger("pool_core")

@@ -227,7 +227,7 @@ class PoolingMixin(PoolHooks):
             where = f"{where}:{s['PORT']}"
         user = f"{s['USER']}@" if s.get("USER") else ""
         return mask_credentials(
-            mask_password(f"{self.pool_vendor_name} {user}{where}/{s.get('NAME') or ''}", s.get("PASSWORD"))
+            f"{self.pool_vendor_name} {user}{where}/{s.get('NAME') or ''}", s.get("PASSWORD")
         )
 
     # -- Django hooks --------------------------------------------------------
@@ -702,20 +702,17 @@ class PoolingMixin(PoolHooks):
                 # thread's wrapper (and its checkout) until a collection.
                 ref = weakref.ref(self)
 
-                def make_cursor(cursor: Any) -> Any:
-                    db: Any = ref()  # alive: its own make_cursor() is running
-                    wrapped = DeadlineCursorWrapper(cursor, db)
-                    db._pool_note_cursor(wrapped)
-                    return wrapped
+                def maker(cursor_class: type) -> Any:
+                    def make(cursor: Any) -> Any:
+                        db: Any = ref()  # alive: its own make_cursor() is running
+                        wrapped = cursor_class(cursor, db)
+                        db._pool_note_cursor(wrapped)
+                        return wrapped
 
-                def make_debug_cursor(cursor: Any) -> Any:
-                    db: Any = ref()  # alive: its own make_cursor() is running
-                    wrapped = DeadlineCursorDebugWrapper(cursor, db)
-                    db._pool_note_cursor(wrapped)
-                    return wrapped
+                    return make
 
-                d["make_cursor"] = make_cursor
-                d["make_debug_cursor"] = make_debug_cursor
+                d["make_cursor"] = maker(DeadlineCursorWrapper)
+                d["make_debug_cursor"] = maker(DeadlineCursorDebugWrapper)
         elif "make_cursor" in d:
             del d["make_cursor"], d["make_debug_cursor"]
 

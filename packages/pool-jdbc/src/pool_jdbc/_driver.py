@@ -11,7 +11,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from pool_core.bridge.dbapi import BridgeDriver, make_error
 from pool_core.bridge.wrapper import BridgeWrapperMixin
-from pool_core.hooks import mask_credentials, mask_password
+from pool_core.hooks import mask_credentials
 
 from . import _jvm
 
@@ -249,7 +249,7 @@ class JDBCWrapperMixin(BridgeWrapperMixin):
         if jconn is None:
             raise ImproperlyConfigured(
                 f"DATABASES[{alias!r}]: JDBC driver {driver_class!r} does not accept the URL "
-                f"{mask_credentials(mask_password(url, conn_params.get('password')))!r}; "
+                f"{mask_credentials(url, conn_params.get('password'))!r}; "
                 "set OPTIONS['JDBC_URL'] or OPTIONS['JDBC_DRIVER']."
             )
         return _connection_class()(jconn, dbapi2._default, dbapi2._default, dbapi2.SETTERS_BY_TYPE,

@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 from django.db.backends.oracle import base
 from django.utils.asyncio import async_unsafe
 
-from pool_core.hooks import mask_credentials, mask_password
+from pool_core.hooks import mask_credentials
 from pool_core.mixin import PoolingMixin
 
 from ._driver import Database, OracleHooks, build_dsn
@@ -45,7 +45,7 @@ class DatabaseWrapper(OracleHooks, PoolingMixin, OracleWrapper):
         # NAME may be python-oracledb's "user/password@connect_string".
         user = self.settings_dict.get("USER") or ""
         text = f"{self.pool_vendor_name} {user}@{build_dsn(self.settings_dict)}"
-        return mask_credentials(mask_password(text, self.settings_dict.get("PASSWORD")))
+        return mask_credentials(text, self.settings_dict.get("PASSWORD"))
 
     def pool_adopt_connection(self, dbapi_connection: Any) -> None:
         cached = self._pool_operators.get(self.alias)
